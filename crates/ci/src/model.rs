@@ -1,0 +1,215 @@
+//! The pipeline model shared by every front end.
+//!
+//! A [`Pipeline`] is fully resolved: includes, `extends`, `!reference`,
+//! defaults, rules and matrices have been applied, needs point at job
+//! indices, and variables are merged in precedence order. The scheduler and
+//! the runner only ever see this model, never YAML.
+
+use crate::yaml::Mark;
+use serde::Serialize;
+
+#[derive(Clone, Debug, Default)]
+pub struct Pipeline {
+    /// `workflow:name`, if any.
+    pub name: Option<String>,
+    /// The pipeline file, relative to the project root.
+    pub file: String,
+    pub stages: Vec<String>,
+    pub jobs: Vec<Job>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum When {
+    OnSuccess,
+    OnFailure,
+    Always,
+    Manual,
+    Delayed,
+}
+
+impl When {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            When::OnSuccess => "on_success",
+            When::OnFailure => "on_failure",
+            When::Always => "always",
+            When::Manual => "manual",
+            When::Delayed => "delayed",
+        }
+    }
+}
+
+/// `allow_failure`: `allowed` alone, or only for the listed exit codes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AllowFailure {
+    pub allowed: bool,
+    pub exit_codes: Vec<i32>,
+}
+
+impl AllowFailure {
+    /// Whether a failure with this exit code (None: not an exit, e.g. a
+    /// timeout or a signal) is allowed.
+    pub fn permits(&self, exit_code: Option<i32>) -> bool {
+        if !self.exit_codes.is_empty() {
+            return exit_code.is_some_and(|c| self.exit_codes.contains(&c));
+        }
+        self.allowed
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Retry {
+    pub max: u32,
+    /// Failure kinds to retry on (`always`, `script_failure`,
+    /// `job_execution_timeout`, ...). Empty means `always`.
+    pub when: Vec<String>,
+    pub exit_codes: Vec<i32>,
+}
+
+/// Why an attempt failed, as far as `retry:when` is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    Script,
+    Timeout,
+    System,
+}
+
+impl Retry {
+    pub fn should_retry(&self, attempt: u32, kind: FailureKind, exit_code: Option<i32>) -> bool {
+        if attempt >= self.max {
+            return false;
+        }
+        let when_ok = self.when.is_empty()
+            || self.when.iter().any(|w| match w.as_str() {
+                "always" => true,
+                "script_failure" => kind == FailureKind::Script,
+                "job_execution_timeout" => kind == FailureKind::Timeout,
+                "unknown_failure" | "runner_system_failure" => kind == FailureKind::System,
+                _ => false,
+            });
+        let code_ok = self.exit_codes.is_empty() || exit_code.is_some_and(|c| self.exit_codes.contains(&c));
+        when_ok && code_ok
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ArtifactsWhen {
+    #[default]
+    OnSuccess,
+    OnFailure,
+    Always,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Artifacts {
+    pub name: Option<String>,
+    pub paths: Vec<String>,
+    pub exclude: Vec<String>,
+    pub untracked: bool,
+    pub when: ArtifactsWhen,
+    pub expire_in: Option<String>,
+    /// `reports:dotenv` files.
+    pub dotenv: Vec<String>,
+    /// `reports:junit` files.
+    pub junit: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CachePolicy {
+    #[default]
+    PullPush,
+    Pull,
+    Push,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheWhen {
+    #[default]
+    OnSuccess,
+    OnFailure,
+    Always,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheKey {
+    /// A literal key (variables already expanded).
+    Literal(String),
+    /// `key:files` (with optional `prefix`): hashed from file content at run time.
+    Files { files: Vec<String>, prefix: Option<String> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Cache {
+    pub key: CacheKey,
+    pub paths: Vec<String>,
+    pub untracked: bool,
+    pub policy: CachePolicy,
+    pub when: CacheWhen,
+    pub fallback_keys: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Environment {
+    pub name: String,
+    pub url: Option<String>,
+    pub action: Option<String>,
+}
+
+/// An edge of the DAG: this job needs `job` (an index into `Pipeline::jobs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct NeedEdge {
+    pub job: usize,
+    /// Whether the needed job's artifacts are downloaded.
+    pub artifacts: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// The name as GitLab shows it (`test 1/3`, `deploy: [aws, app]`).
+    pub name: String,
+    /// The job's key in the pipeline file.
+    pub definition: String,
+    pub stage: String,
+    pub stage_index: usize,
+    /// `Some` when the job declares `needs:` (a DAG job, even `needs: []`);
+    /// `None` when it follows stage order.
+    pub needs: Option<Vec<NeedEdge>>,
+    /// `dependencies:` restricted to these jobs' artifacts.
+    pub dependencies: Option<Vec<usize>>,
+    pub when: When,
+    pub start_in_secs: Option<u64>,
+    pub allow_failure: AllowFailure,
+    pub before_script: Vec<String>,
+    pub script: Vec<String>,
+    pub after_script: Vec<String>,
+    /// Every variable of the job, in precedence order already applied and
+    /// expanded: predefined, global, job, rules, matrix, pipeline.
+    pub variables: Vec<(String, String)>,
+    /// Variable names whose values must never be shown.
+    pub masked: Vec<String>,
+    pub timeout_secs: u64,
+    pub retry: Retry,
+    pub artifacts: Option<Artifacts>,
+    pub caches: Vec<Cache>,
+    pub environment: Option<Environment>,
+    /// `coverage:` regex, without the surrounding slashes.
+    pub coverage: Option<String>,
+    pub image: Option<String>,
+    /// `parallel:` instance (1-based) and total.
+    pub node: Option<(u32, u32)>,
+    pub mark: Mark,
+}
+
+impl Job {
+    pub fn var(&self, key: &str) -> Option<&str> {
+        self.variables.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The default job timeout, as on gitlab.com (1 hour).
+pub const DEFAULT_TIMEOUT_SECS: u64 = 3600;

@@ -1,0 +1,818 @@
+//! Runs a [`Pipeline`]: one dispatcher on the calling thread owns the
+//! scheduler, the reporter and all bookkeeping; each running job has its own
+//! thread and its own control channel. Every job thread is joined.
+
+use crate::mask::Masker;
+use crate::process::{self, Control, Exit};
+use crate::workspace::{self, Snapshot};
+use ci::model::{ArtifactsWhen, CacheKey, CachePolicy, CacheWhen, FailureKind, Job, Pipeline};
+use ci::plan::{self, Decision, JobStatus, Scheduler};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime};
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// How many jobs run at once.
+    pub parallel: usize,
+    /// Manual jobs to run (indices into the pipeline).
+    pub play: Vec<usize>,
+    /// Time between SIGTERM and SIGKILL.
+    pub kill_grace: Duration,
+    pub after_script_timeout: Duration,
+    pub keep_workspaces: bool,
+    /// Variable names that a `reports:dotenv` file may not override
+    /// (pipeline variables and secrets).
+    pub protected_vars: Vec<String>,
+    /// Values to mask everywhere.
+    pub secret_values: Vec<String>,
+    /// The environment jobs start from (a shell executor inherits it).
+    pub base_env: Vec<(String, String)>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            parallel: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            play: vec![],
+            kill_grace: Duration::from_secs(5),
+            after_script_timeout: Duration::from_secs(300),
+            keep_workspaces: false,
+            protected_vars: vec![],
+            secret_values: vec![],
+            base_env: std::env::vars().collect(),
+        }
+    }
+}
+
+/// The result of one job.
+#[derive(Clone, Debug)]
+pub struct JobResult {
+    pub status: JobStatus,
+    pub exit_code: Option<i32>,
+    pub duration: Duration,
+    pub attempts: u32,
+    pub coverage: Option<String>,
+    pub log: Option<PathBuf>,
+    /// How long copying the workspace took (first attempt).
+    pub copy: Duration,
+}
+
+impl JobResult {
+    fn settled(status: JobStatus) -> JobResult {
+        JobResult {
+            status,
+            exit_code: None,
+            duration: Duration::ZERO,
+            attempts: 0,
+            coverage: None,
+            log: None,
+            copy: Duration::ZERO,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct RunResult {
+    pub jobs: Vec<JobResult>,
+    pub interrupted: bool,
+    pub duration: Duration,
+}
+
+impl RunResult {
+    pub fn failed(&self) -> bool {
+        self.jobs.iter().any(|j| j.status.fails_pipeline())
+    }
+}
+
+/// What the dispatcher tells the outside world.
+pub enum Event<'a> {
+    Started { job: usize, attempt: u32 },
+    Line { job: usize, text: &'a str },
+    Finished { job: usize, result: &'a JobResult },
+    Settled { job: usize, status: JobStatus },
+    Note(&'a str),
+    Interrupted { second: bool },
+}
+
+pub trait Reporter {
+    fn report(&mut self, pipeline: &Pipeline, event: Event<'_>);
+}
+
+enum Msg {
+    Line(usize, String),
+    Note(String),
+    Started(usize, u32),
+    Done(usize, JobResult, Option<JobOutputs>),
+    Interrupt,
+}
+
+/// Cancels a run from another thread (a signal handler).
+#[derive(Clone)]
+pub struct Interrupter(Sender<Msg>);
+
+impl Interrupter {
+    pub fn interrupt(&self) {
+        let _ = self.0.send(Msg::Interrupt);
+    }
+}
+
+pub struct Inbox {
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+}
+
+pub fn channel() -> (Interrupter, Inbox) {
+    let (tx, rx) = mpsc::channel();
+    (Interrupter(tx.clone()), Inbox { tx, rx })
+}
+
+/// What a finished job leaves for the jobs after it.
+#[derive(Clone, Debug, Default)]
+struct JobOutputs {
+    artifacts_dir: Option<PathBuf>,
+    dotenv: Vec<(String, String)>,
+}
+
+/// Where a run keeps its files: `.shipway/runs/<id>/`.
+#[derive(Clone, Debug)]
+pub struct RunDir {
+    pub id: u64,
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// Allocate the next run id under `state_dir/runs`.
+    pub fn create(state_dir: &Path) -> std::io::Result<RunDir> {
+        let runs = state_dir.join("runs");
+        std::fs::create_dir_all(&runs)?;
+        let gitignore = state_dir.join(".gitignore");
+        if !gitignore.exists() {
+            let _ = std::fs::write(&gitignore, "*\n");
+        }
+        loop {
+            let next = std::fs::read_dir(&runs)?
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u64>().ok()))
+                .max()
+                .unwrap_or(0)
+                + 1;
+            let path = runs.join(next.to_string());
+            match std::fs::create_dir(&path) {
+                Ok(()) => return Ok(RunDir { id: next, path }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub fn log_path(&self, index: usize, job: &Job) -> PathBuf {
+        self.path.join("logs").join(format!("{:03}-{}.log", index, ci::vars::slug(&job.name)))
+    }
+}
+
+struct Running {
+    control: Sender<Control>,
+    handle: JoinHandle<()>,
+}
+
+/// Run the pipeline to the end (or until interrupted).
+pub fn run(
+    pipeline: &Pipeline,
+    snapshot: Arc<Snapshot>,
+    run_dir: &RunDir,
+    opts: &RunOptions,
+    inbox: Inbox,
+    reporter: &mut dyn Reporter,
+) -> RunResult {
+    let started = Instant::now();
+    process::become_subreaper();
+    let masker = Arc::new(Masker::new(opts.secret_values.iter().cloned()));
+    let mut sched = Scheduler::new(pipeline, &opts.play);
+    let n = pipeline.jobs.len();
+    let mut results: Vec<Option<JobResult>> = vec![None; n];
+    let mut outputs: Vec<JobOutputs> = vec![JobOutputs::default(); n];
+    let mut queue: VecDeque<usize> = VecDeque::new();
+    let mut running: HashMap<usize, Running> = HashMap::new();
+    let mut interrupted = 0u32;
+    let parallel = opts.parallel.max(1);
+    let _ = std::fs::create_dir_all(run_dir.path.join("logs"));
+
+    loop {
+        if interrupted == 0 {
+            for d in sched.poll() {
+                match d {
+                    Decision::Run(j) => queue.push_back(j),
+                    Decision::Settled(j, status) => {
+                        results[j] = Some(JobResult::settled(status));
+                        reporter.report(pipeline, Event::Settled { job: j, status });
+                    }
+                }
+            }
+        }
+        while interrupted == 0 && running.len() < parallel {
+            let Some(j) = queue.pop_front() else { break };
+            let sources: Vec<JobOutputs> =
+                plan::artifact_sources(pipeline, j).into_iter().map(|s| outputs[s].clone()).collect();
+            let (ctl_tx, ctl_rx) = process::control_channel();
+            let ctx = JobCtx {
+                index: j,
+                job: pipeline.jobs[j].clone(),
+                snapshot: snapshot.clone(),
+                run_dir: run_dir.clone(),
+                sources,
+                masker: masker.clone(),
+                opts: opts.clone(),
+                tx: inbox.tx.clone(),
+                run_id: run_dir.id,
+            };
+            let handle = thread::spawn(move || execute_job(ctx, ctl_rx));
+            running.insert(j, Running { control: ctl_tx, handle });
+        }
+        if running.is_empty() {
+            if interrupted > 0 {
+                break;
+            }
+            if queue.is_empty() {
+                // Anything still pending waits on a manual job nobody plays.
+                let blocked = sched.settle_blocked();
+                for d in blocked {
+                    if let Decision::Settled(j, status) = d {
+                        results[j] = Some(JobResult::settled(status));
+                        reporter.report(pipeline, Event::Settled { job: j, status });
+                    }
+                }
+                break;
+            }
+            continue;
+        }
+        let Ok(msg) = inbox.rx.recv() else { break };
+        match msg {
+            Msg::Line(j, text) => reporter.report(pipeline, Event::Line { job: j, text: &text }),
+            Msg::Note(text) => reporter.report(pipeline, Event::Note(&text)),
+            Msg::Started(j, attempt) => reporter.report(pipeline, Event::Started { job: j, attempt }),
+            Msg::Done(j, result, out) => {
+                if let Some(r) = running.remove(&j) {
+                    let _ = r.handle.join();
+                }
+                if let Some(out) = out {
+                    outputs[j] = out;
+                }
+                sched.complete(j, result.status);
+                reporter.report(pipeline, Event::Finished { job: j, result: &result });
+                results[j] = Some(result);
+            }
+            Msg::Interrupt => {
+                interrupted += 1;
+                reporter.report(pipeline, Event::Interrupted { second: interrupted > 1 });
+                sched.cancel();
+                let signal = if interrupted > 1 { Control::Kill } else { Control::Cancel };
+                for r in running.values() {
+                    let _ = r.control.send(signal);
+                }
+            }
+        }
+    }
+    // Jobs never started because of an interrupt.
+    for d in sched.poll() {
+        if let Decision::Settled(j, status) = d {
+            results[j] = Some(JobResult::settled(status));
+            reporter.report(pipeline, Event::Settled { job: j, status });
+        }
+    }
+    let jobs = results.into_iter().map(|r| r.unwrap_or_else(|| JobResult::settled(JobStatus::Canceled))).collect();
+    if !opts.keep_workspaces {
+        let _ = std::fs::remove_dir_all(run_dir.path.join("ws"));
+        let _ = std::fs::remove_dir_all(run_dir.path.join("cache"));
+    }
+    RunResult { jobs, interrupted: interrupted > 0, duration: started.elapsed() }
+}
+
+struct JobCtx {
+    index: usize,
+    job: Job,
+    snapshot: Arc<Snapshot>,
+    run_dir: RunDir,
+    sources: Vec<JobOutputs>,
+    masker: Arc<Masker>,
+    opts: RunOptions,
+    tx: Sender<Msg>,
+    run_id: u64,
+}
+
+/// Writes masked lines to the job log and to the dispatcher.
+struct LogSink {
+    job: usize,
+    tx: Sender<Msg>,
+    file: Option<std::fs::File>,
+    masker: Arc<Masker>,
+    partial: Vec<u8>,
+    coverage: Option<regex::Regex>,
+    coverage_hit: Option<String>,
+}
+
+impl LogSink {
+    fn line(&mut self, raw: &str) {
+        let text = self.masker.mask(raw);
+        if let Some(f) = &mut self.file {
+            let _ = writeln!(f, "{text}");
+        }
+        if let Some(re) = &self.coverage {
+            let plain = strip_ansi(raw);
+            if let Some(c) = re.captures(&plain) {
+                let m = c.get(1).or_else(|| c.get(0)).map(|m| m.as_str()).unwrap_or("");
+                let num: String = m.chars().filter(|ch| ch.is_ascii_digit() || *ch == '.').collect();
+                if !num.is_empty() {
+                    self.coverage_hit = Some(num);
+                }
+            }
+        }
+        let _ = self.tx.send(Msg::Line(self.job, text));
+    }
+
+    fn bytes(&mut self, b: &[u8]) {
+        self.partial.extend_from_slice(b);
+        while let Some(pos) = self.partial.iter().position(|&c| c == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=pos).collect();
+            let s = String::from_utf8_lossy(&line[..line.len() - 1]);
+            let s = s.trim_end_matches('\r').to_string();
+            self.line(&s);
+        }
+        if self.partial.len() > 64 * 1024 {
+            let line: Vec<u8> = std::mem::take(&mut self.partial);
+            self.line(&String::from_utf8_lossy(&line));
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.partial.is_empty() {
+            let line: Vec<u8> = std::mem::take(&mut self.partial);
+            self.line(&String::from_utf8_lossy(&line));
+        }
+    }
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for c2 in chars.by_ref() {
+                if c2.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn shell() -> (&'static str, Vec<String>) {
+    if Path::new("/bin/bash").exists() {
+        ("/bin/bash", vec!["--noprofile".into(), "--norc".into()])
+    } else {
+        ("/bin/sh", vec![])
+    }
+}
+
+/// The job script as GitLab's shell executor builds it: `set -eo pipefail`,
+/// each command echoed (in green) before it runs.
+fn build_script(commands: &[String], strict: bool) -> String {
+    let mut s = String::new();
+    if strict {
+        s.push_str("set -eo pipefail\n");
+    }
+    for cmd in commands {
+        let first = cmd.lines().next().unwrap_or("");
+        let shown = if cmd.trim_end().contains('\n') { format!("{first} # collapsed multi-line command") } else { first.to_string() };
+        s.push_str(&format!("printf '%s\\n' {}\n", shell_quote(&format!("\u{1b}[32;1m$ {shown}\u{1b}[0;m"))));
+        s.push_str(cmd);
+        s.push('\n');
+    }
+    s
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+fn execute_job(ctx: JobCtx, control: Receiver<Control>) {
+    let started = Instant::now();
+    let job = &ctx.job;
+    let log_path = ctx.run_dir.log_path(ctx.index, job);
+    let file = std::fs::File::create(&log_path).ok();
+    let mut sink = LogSink {
+        job: ctx.index,
+        tx: ctx.tx.clone(),
+        file,
+        masker: ctx.masker.clone(),
+        partial: Vec::new(),
+        coverage: job.coverage.as_ref().and_then(|c| regex::Regex::new(c).ok()),
+        coverage_hit: None,
+    };
+    let (status, exit_code, attempts, copy, outputs) = job_attempts(&ctx, &control, &mut sink, started);
+    sink.flush();
+    let result = JobResult {
+        status,
+        exit_code,
+        duration: started.elapsed(),
+        attempts,
+        coverage: sink.coverage_hit.clone(),
+        log: Some(log_path),
+        copy,
+    };
+    let _ = ctx.tx.send(Msg::Done(ctx.index, result, outputs));
+}
+
+type AttemptOutcome = (JobStatus, Option<i32>, u32, Duration, Option<JobOutputs>);
+
+fn job_attempts(ctx: &JobCtx, control: &Receiver<Control>, sink: &mut LogSink, started: Instant) -> AttemptOutcome {
+    let job = &ctx.job;
+    let ws = ctx.run_dir.path.join("ws").join(format!("{:03}", ctx.index));
+    let mut first_copy = Duration::ZERO;
+    let (prog, base_args) = shell();
+    if job.image.is_some() {
+        let _ = ctx.tx.send(Msg::Note(format!(
+            "warning: job `{}` asks for image `{}`; no container executor yet, running on the host",
+            job.name,
+            job.image.as_deref().unwrap_or("")
+        )));
+    }
+    if let Some(secs) = job.start_in_secs {
+        sink.line(&format!("Delayed job: starting in {secs}s"));
+        if let Ok(c) = control.recv_timeout(Duration::from_secs(secs)) {
+            let _ = c;
+            sink.line("ERROR: Job canceled before it started");
+            return (JobStatus::Canceled, None, 0, first_copy, None);
+        }
+    }
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let _ = ctx.tx.send(Msg::Started(ctx.index, attempt));
+        sink.line(&format!(
+            "\u{1b}[1mRunning with shipway {} (shell executor on the host), attempt {attempt}\u{1b}[0;m",
+            env!("CARGO_PKG_VERSION")
+        ));
+        let _ = std::fs::remove_dir_all(&ws);
+        let copy = match ctx.snapshot.materialize(&ws) {
+            Ok(stats) => {
+                sink.line(&format!(
+                    "Prepared workspace: {} files, {:.1} MB copied in {} ms",
+                    stats.files,
+                    stats.bytes as f64 / 1e6,
+                    stats.elapsed.as_millis()
+                ));
+                stats.elapsed
+            }
+            Err(e) => {
+                sink.line(&format!("ERROR: cannot prepare the job workspace: {e}"));
+                return (JobStatus::Failed, None, attempt, first_copy, None);
+            }
+        };
+        if attempt == 1 {
+            first_copy = copy;
+        }
+        // Artifacts and dotenv variables from earlier jobs.
+        let mut dotenv: Vec<(String, String)> = Vec::new();
+        for src in &ctx.sources {
+            if let Some(dir) = &src.artifacts_dir {
+                let files = workspace::list_tree(dir);
+                let (_, warns) = workspace::copy_files(dir, &ws, &files);
+                for w in warns {
+                    sink.line(&format!("WARNING: artifact {w}"));
+                }
+            }
+            dotenv.extend(src.dotenv.iter().cloned());
+        }
+        let cache_keys = restore_caches(ctx, &ws, sink);
+
+        let env = job_env(ctx, &ws, &dotenv, attempt, None);
+        let scripts_dir = ctx.run_dir.path.join("scripts");
+        let _ = std::fs::create_dir_all(&scripts_dir);
+        let main_path = scripts_dir.join(format!("{:03}-{attempt}-main.sh", ctx.index));
+        let mut commands = job.before_script.clone();
+        commands.extend(job.script.iter().cloned());
+        if let Err(e) = std::fs::write(&main_path, build_script(&commands, true)) {
+            sink.line(&format!("ERROR: cannot write the job script: {e}"));
+            return (JobStatus::Failed, None, attempt, first_copy, None);
+        }
+        let mut args = base_args.clone();
+        args.push(main_path.to_string_lossy().into_owned());
+        let spec = process::Spec {
+            program: prog,
+            args,
+            cwd: &ws,
+            env: &env,
+            timeout: Duration::from_secs(job.timeout_secs).saturating_sub(started.elapsed()),
+            grace: ctx.opts.kill_grace,
+        };
+        let (exit, note) = process::run(&spec, control, |b| sink.bytes(b));
+        sink.flush();
+        if let Some(n) = note {
+            sink.line(&format!("WARNING: {n}"));
+        }
+        match exit {
+            Exit::TimedOut => sink.line(&format!(
+                "ERROR: Job failed: execution took longer than {} seconds (timeout); the process group was stopped",
+                job.timeout_secs
+            )),
+            Exit::Canceled => sink.line("ERROR: Job canceled; the process group was stopped"),
+            Exit::SpawnFailed => sink.line("ERROR: Job failed: the shell could not be started"),
+            _ => {}
+        }
+        let script_ok = exit.success();
+        let job_status_word = match exit {
+            Exit::Code(0) => "success",
+            Exit::Canceled => "canceled",
+            _ => "failed",
+        };
+        // after_script: always, in a fresh shell, with its own timeout;
+        // its result does not change the job's.
+        if !job.after_script.is_empty() && exit != Exit::Canceled {
+            sink.line("\u{1b}[36;1mRunning after_script\u{1b}[0;m");
+            let after_path = scripts_dir.join(format!("{:03}-{attempt}-after.sh", ctx.index));
+            if std::fs::write(&after_path, build_script(&job.after_script, true)).is_ok() {
+                let env = job_env(ctx, &ws, &dotenv, attempt, Some(job_status_word));
+                let mut args = base_args.clone();
+                args.push(after_path.to_string_lossy().into_owned());
+                let spec = process::Spec {
+                    program: prog,
+                    args,
+                    cwd: &ws,
+                    env: &env,
+                    timeout: ctx.opts.after_script_timeout,
+                    grace: ctx.opts.kill_grace,
+                };
+                let (aexit, _) = process::run(&spec, control, |b| sink.bytes(b));
+                sink.flush();
+                if !aexit.success() {
+                    sink.line(&format!("WARNING: after_script failed ({}), ignored", describe_exit(aexit)));
+                }
+            }
+        }
+        // Decide.
+        let (kind, code) = match exit {
+            Exit::Code(0) => (None, Some(0)),
+            Exit::Code(c) => (Some(FailureKind::Script), Some(c)),
+            Exit::Signal(_) => (Some(FailureKind::Script), None),
+            Exit::TimedOut => (Some(FailureKind::Timeout), None),
+            Exit::SpawnFailed => (Some(FailureKind::System), None),
+            Exit::Canceled => (None, None),
+        };
+        let status = if script_ok {
+            JobStatus::Success
+        } else if exit == Exit::Canceled {
+            JobStatus::Canceled
+        } else if job.allow_failure.permits(code) {
+            JobStatus::AllowedFailure
+        } else if exit == Exit::TimedOut {
+            JobStatus::TimedOut
+        } else {
+            JobStatus::Failed
+        };
+        if let Some(k) = kind
+            && job.retry.should_retry(attempt - 1, k, code)
+        {
+            sink.line(&format!("Job failed ({}); retrying (attempt {} of {})", describe_exit(exit), attempt + 1, job.retry.max + 1));
+            continue;
+        }
+        let failed = matches!(status, JobStatus::Failed | JobStatus::AllowedFailure | JobStatus::TimedOut);
+        let outputs = if status == JobStatus::Canceled { None } else { Some(collect_outputs(ctx, &ws, script_ok, failed, sink)) };
+        save_caches(ctx, &ws, &cache_keys, script_ok, sink);
+        match status {
+            JobStatus::Success => sink.line("\u{1b}[32;1mJob succeeded\u{1b}[0;m"),
+            JobStatus::AllowedFailure => {
+                sink.line(&format!("\u{1b}[33;1mWARNING: Job failed ({}), allowed to fail\u{1b}[0;m", describe_exit(exit)))
+            }
+            JobStatus::Canceled => {}
+            _ => sink.line(&format!("\u{1b}[31;1mERROR: Job failed: {}\u{1b}[0;m", describe_exit(exit))),
+        }
+        if !ctx.opts.keep_workspaces {
+            let _ = std::fs::remove_dir_all(&ws);
+        }
+        let exit_code = match exit {
+            Exit::Code(c) => Some(c),
+            _ => None,
+        };
+        return (status, exit_code, attempt, first_copy, outputs);
+    }
+}
+
+fn describe_exit(e: Exit) -> String {
+    match e {
+        Exit::Code(c) => format!("exit code {c}"),
+        Exit::Signal(s) => format!("killed by signal {s}"),
+        Exit::TimedOut => "timed out".into(),
+        Exit::Canceled => "canceled".into(),
+        Exit::SpawnFailed => "could not start".into(),
+    }
+}
+
+fn job_env(ctx: &JobCtx, ws: &Path, dotenv: &[(String, String)], attempt: u32, status: Option<&str>) -> Vec<(String, String)> {
+    let job = &ctx.job;
+    let mut env: Vec<(String, String)> = ctx.opts.base_env.clone();
+    let job_id = ctx.run_id * 1000 + ctx.index as u64 + 1;
+    let now = humantime_now();
+    let ws_s = ws.to_string_lossy().into_owned();
+    let builds = ws.parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    env.extend([
+        ("CI_PROJECT_DIR".to_string(), ws_s),
+        ("CI_BUILDS_DIR".to_string(), builds),
+        ("CI_JOB_ID".to_string(), job_id.to_string()),
+        ("CI_JOB_URL".to_string(), format!("http://localhost/-/jobs/{job_id}")),
+        ("CI_JOB_STARTED_AT".to_string(), now),
+        ("CI_RUNNER_ID".to_string(), "1".to_string()),
+        ("CI_RUNNER_DESCRIPTION".to_string(), "shipway".to_string()),
+        ("CI_RUNNER_TAGS".to_string(), "[]".to_string()),
+        ("CI_RUNNER_VERSION".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        ("CI_RUNNER_EXECUTABLE_ARCH".to_string(), format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH)),
+        ("CI_JOB_ATTEMPT".to_string(), attempt.to_string()),
+        ("CI_SHARED_ENVIRONMENT".to_string(), "true".to_string()),
+        ("SHIPWAY".to_string(), "true".to_string()),
+    ]);
+    env.extend(job.variables.iter().cloned());
+    for (k, v) in dotenv {
+        if !ctx.opts.protected_vars.contains(k) {
+            env.push((k.clone(), v.clone()));
+        }
+    }
+    if let Some(s) = status {
+        env.push(("CI_JOB_STATUS".to_string(), s.to_string()));
+    }
+    // Last write wins, as with a shell's `export`.
+    let mut seen = HashSet::new();
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (k, v) in env.into_iter().rev() {
+        if seen.insert(k.clone()) {
+            out.push((k, v));
+        }
+    }
+    out.reverse();
+    out
+}
+
+fn humantime_now() -> String {
+    let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    crate::time::iso8601(secs)
+}
+
+fn collect_outputs(ctx: &JobCtx, ws: &Path, succeeded: bool, failed: bool, sink: &mut LogSink) -> JobOutputs {
+    let job = &ctx.job;
+    let mut out = JobOutputs::default();
+    let Some(a) = &job.artifacts else { return out };
+    // Reports are collected whatever the job's result, as GitLab does.
+    for f in &a.dotenv {
+        match workspace::safe_relative(f) {
+            Ok(rel) => match std::fs::read_to_string(ws.join(&rel)) {
+                Ok(text) => {
+                    let (vars, warns) = parse_dotenv(&text);
+                    for w in warns {
+                        sink.line(&format!("WARNING: {rel}: {w}"));
+                    }
+                    out.dotenv.extend(vars);
+                }
+                Err(e) => sink.line(&format!("WARNING: dotenv report {rel}: {e}")),
+            },
+            Err(e) => sink.line(&format!("WARNING: dotenv report {e}")),
+        }
+    }
+    let wanted = match a.when {
+        ArtifactsWhen::OnSuccess => succeeded,
+        ArtifactsWhen::OnFailure => failed,
+        ArtifactsWhen::Always => true,
+    };
+    if !wanted {
+        return out;
+    }
+    let tracked: HashSet<&str> = ctx.snapshot.files.iter().map(|s| s.as_str()).collect();
+    let mut paths = a.paths.clone();
+    paths.extend(a.dotenv.iter().cloned());
+    paths.extend(a.junit.iter().cloned());
+    let (files, warns) = workspace::select(ws, &paths, &a.exclude, a.untracked.then_some(&tracked));
+    for w in warns {
+        sink.line(&format!("WARNING: artifacts: {w}"));
+    }
+    let dest = ctx.run_dir.path.join("artifacts").join(format!("{:03}", ctx.index));
+    let (bytes, warns) = workspace::copy_files(ws, &dest, &files);
+    for w in warns {
+        sink.line(&format!("WARNING: artifacts: {w}"));
+    }
+    sink.line(&format!("Uploading artifacts: {} files, {} bytes", files.len(), bytes));
+    out.artifacts_dir = Some(dest);
+    out
+}
+
+/// `KEY=VALUE` lines, as GitLab's `reports:dotenv` reads them.
+pub fn parse_dotenv(text: &str) -> (Vec<(String, String)>, Vec<String>) {
+    let mut vars = Vec::new();
+    let mut warns = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        match line.split_once('=') {
+            Some((k, v)) if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                let v = v.trim();
+                let v = if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) {
+                    &v[1..v.len() - 1]
+                } else {
+                    v
+                };
+                vars.push((k.to_string(), v.to_string()));
+            }
+            _ => warns.push(format!("line {}: not a KEY=VALUE line", i + 1)),
+        }
+    }
+    (vars, warns)
+}
+
+/// Resolve cache keys and restore (pull). Returns the resolved keys.
+fn restore_caches(ctx: &JobCtx, ws: &Path, sink: &mut LogSink) -> Vec<String> {
+    let mut keys = Vec::new();
+    for c in &ctx.job.caches {
+        let key = match &c.key {
+            CacheKey::Literal(k) => k.clone(),
+            CacheKey::Files { files, prefix } => {
+                let mut h = Sha256::new();
+                for f in files {
+                    if let Ok(rel) = workspace::safe_relative(f)
+                        && let Ok(bytes) = std::fs::read(ws.join(&rel))
+                    {
+                        h.update(rel.as_bytes());
+                        h.update(&bytes);
+                    }
+                }
+                let hex: String = h.finalize().iter().take(20).map(|b| format!("{b:02x}")).collect();
+                match prefix {
+                    Some(p) => format!("{p}-{hex}"),
+                    None => hex,
+                }
+            }
+        };
+        let key = key.replace('/', "-");
+        keys.push(key.clone());
+        if c.policy == CachePolicy::Push {
+            continue;
+        }
+        let store = ctx.run_dir.path.join("cache");
+        let mut candidates = vec![key.clone()];
+        candidates.extend(c.fallback_keys.iter().cloned());
+        let hit = candidates.iter().find(|k| store.join(k.replace('/', "-")).is_dir());
+        match hit {
+            Some(k) => {
+                let dir = store.join(k.replace('/', "-"));
+                let files = workspace::list_tree(&dir);
+                let _ = workspace::copy_files(&dir, ws, &files);
+                sink.line(&format!("Restored cache `{k}` ({} files)", files.len()));
+            }
+            None => sink.line(&format!("No cache for key `{key}` yet")),
+        }
+    }
+    keys
+}
+
+fn save_caches(ctx: &JobCtx, ws: &Path, keys: &[String], succeeded: bool, sink: &mut LogSink) {
+    for (c, key) in ctx.job.caches.iter().zip(keys) {
+        if c.policy == CachePolicy::Pull {
+            continue;
+        }
+        let wanted = match c.when {
+            CacheWhen::OnSuccess => succeeded,
+            CacheWhen::OnFailure => !succeeded,
+            CacheWhen::Always => true,
+        };
+        if !wanted {
+            continue;
+        }
+        let tracked: HashSet<&str> = ctx.snapshot.files.iter().map(|s| s.as_str()).collect();
+        let (files, warns) = workspace::select(ws, &c.paths, &[], c.untracked.then_some(&tracked));
+        for w in warns {
+            sink.line(&format!("WARNING: cache: {w}"));
+        }
+        let store = ctx.run_dir.path.join("cache");
+        let tmp = store.join(format!(".tmp-{}-{}", ctx.index, key));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let _ = std::fs::create_dir_all(&tmp);
+        let _ = workspace::copy_files(ws, &tmp, &files);
+        let final_dir = store.join(key);
+        // Write aside, then swap in: a reader never sees a half-written entry.
+        let old = store.join(format!(".old-{}-{}", ctx.index, key));
+        let _ = std::fs::rename(&final_dir, &old);
+        match std::fs::rename(&tmp, &final_dir) {
+            Ok(()) => sink.line(&format!("Saved cache `{key}` ({} files)", files.len())),
+            Err(e) => sink.line(&format!("WARNING: cache `{key}` not saved: {e}")),
+        }
+        let _ = std::fs::remove_dir_all(&old);
+    }
+}

@@ -1,0 +1,60 @@
+//! Masking secret values in output, before it reaches the console or a log.
+
+/// Replaces every occurrence of any secret value with `[MASKED]`.
+#[derive(Clone, Debug, Default)]
+pub struct Masker {
+    /// Longest first, so a secret that contains another is masked whole.
+    values: Vec<String>,
+}
+
+pub const MASK: &str = "[MASKED]";
+
+impl Masker {
+    pub fn new(secrets: impl IntoIterator<Item = String>) -> Masker {
+        let mut values: Vec<String> = Vec::new();
+        for v in secrets {
+            // A multi-line secret is masked line by line, because output is
+            // masked a line at a time.
+            for part in v.split('\n') {
+                let part = part.trim_end_matches('\r');
+                if !part.is_empty() && !values.iter().any(|x| x == part) {
+                    values.push(part.to_string());
+                }
+            }
+        }
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        Masker { values }
+    }
+
+    pub fn add(&mut self, value: &str) {
+        let mut all = std::mem::take(&mut self.values);
+        all.push(value.to_string());
+        *self = Masker::new(all);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    pub fn mask(&self, line: &str) -> String {
+        let mut out = line.to_string();
+        for v in &self.values {
+            if out.contains(v.as_str()) {
+                out = out.replace(v.as_str(), MASK);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_longest_first_and_multiline() {
+        let m = Masker::new(["abc".to_string(), "abcdef".to_string(), "l1\nl2".to_string()]);
+        assert_eq!(m.mask("x abcdef abc y"), "x [MASKED] [MASKED] y");
+        assert_eq!(m.mask("l2"), "[MASKED]");
+    }
+}
