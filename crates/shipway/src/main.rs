@@ -1,1 +1,19 @@
-fn main() {}
+//! The `shipway` binary: parse arguments, hand off, map the outcome to an
+//! exit code. All behaviour lives in the modules below and the crates.
+
+mod check;
+mod cli;
+mod exit;
+mod report;
+mod run;
+
+use clap::Parser;
+
+fn main() {
+    let args = cli::Cli::parse();
+    let code = match args.command {
+        cli::Command::Run(a) => run::main(a),
+        cli::Command::Check(a) => check::main(a),
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,88 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "shipway", version, about = "Local-first CI/CD: run your .gitlab-ci.yml on this machine, as a true DAG")]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Run a pipeline (default: .gitlab-ci.yml at the repository root).
+    Run(RunArgs),
+    /// Validate pipeline files without running them.
+    Check(CheckArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum EventKind {
+    Push,
+    PullRequest,
+    Tag,
+    Web,
+    Schedule,
+    Api,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RunArgs {
+    /// Pipeline files (default: .gitlab-ci.yml).
+    pub(crate) files: Vec<PathBuf>,
+    /// Run only this job and what it needs (repeatable; a job name or its definition name).
+    #[arg(long = "job", value_name = "JOB")]
+    pub(crate) jobs: Vec<String>,
+    /// Run this manual job (repeatable).
+    #[arg(long = "manual", value_name = "JOB")]
+    pub(crate) manual: Vec<String>,
+    /// The event that triggers the pipeline.
+    #[arg(long, value_enum, default_value = "push")]
+    pub(crate) event: EventKind,
+    /// The branch or tag to build (default: the current branch).
+    #[arg(long = "ref", value_name = "REF")]
+    pub(crate) git_ref: Option<String>,
+    /// A pipeline variable (repeatable); highest precedence.
+    #[arg(long = "var", value_name = "K=V")]
+    pub(crate) vars: Vec<String>,
+    /// A secret variable (repeatable); masked in all output.
+    #[arg(long = "secret", value_name = "K=V")]
+    pub(crate) secrets: Vec<String>,
+    /// A file of KEY=VALUE secrets, one per line; all masked.
+    #[arg(long = "secrets-file", value_name = "FILE")]
+    pub(crate) secrets_file: Option<PathBuf>,
+    /// How many jobs run at once (default: number of CPUs).
+    #[arg(long, value_name = "N")]
+    pub(crate) parallel: Option<usize>,
+    /// Run every job even if its inputs are unchanged.
+    #[arg(long)]
+    pub(crate) no_cache: bool,
+    /// Show the plan without running anything.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Print one JSON result object on stdout; human output goes to stderr.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Keep each job's workspace under .shipway/runs/<id>/ws after the run.
+    #[arg(long)]
+    pub(crate) keep_workspaces: bool,
+    /// Seconds between SIGTERM and SIGKILL when stopping a job.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub(crate) kill_grace: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct CheckArgs {
+    /// Pipeline files (default: .gitlab-ci.yml).
+    pub(crate) files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "human")]
+    pub(crate) format: Format,
+}

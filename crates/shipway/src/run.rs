@@ -1,0 +1,265 @@
+//! `shipway run`: compile, plan, execute, summarize.
+
+use crate::cli::{EventKind, RunArgs};
+use crate::exit;
+use crate::report::{ConsoleReporter, Output};
+use ci::gitlab::{self, Compiled, Context, Project};
+use ci::plan;
+use runner::executor::{self, RunDir, RunOptions};
+use runner::project::{self, FsProject};
+use runner::workspace::Snapshot;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What shapes the pipeline besides the file.
+#[derive(Default)]
+pub(crate) struct ContextArgs {
+    pub(crate) event: Option<EventKind>,
+    pub(crate) git_ref: Option<String>,
+    pub(crate) vars: Vec<(String, String)>,
+    pub(crate) secrets: Vec<(String, String)>,
+    pub(crate) pipeline_id: u64,
+}
+
+/// A project, its pipeline file and the run context.
+pub(crate) struct Setup {
+    pub(crate) project: FsProject,
+    pub(crate) ctx: Context,
+    pub(crate) rel_file: String,
+}
+
+impl Setup {
+    pub(crate) fn new(file: &Path, args: &ContextArgs) -> Result<Setup, String> {
+        let cwd = std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
+        let abs = if file.is_absolute() { file.to_path_buf() } else { cwd.join(file) };
+        let start_dir = abs.parent().map(Path::to_path_buf).unwrap_or(cwd.clone());
+        let root = project::find_root(if start_dir.is_dir() { &start_dir } else { &cwd });
+        let root = std::fs::canonicalize(&root).unwrap_or(root);
+        let abs = std::fs::canonicalize(&abs).map_err(|_| format!("{}: no such pipeline file", file.display()))?;
+        let rel_file = abs
+            .strip_prefix(&root)
+            .map(|p| p.to_string_lossy().into_owned())
+            .map_err(|_| format!("{}: the pipeline file is outside the project at {}", file.display(), root.display()))?;
+        let project = FsProject::open(&root).map_err(|e| e.to_string())?;
+        let event = args.event.unwrap_or(EventKind::Push);
+        let git = project.git_info(args.git_ref.as_deref(), event == EventKind::Tag).map_err(|e| e.to_string())?;
+        let source = match event {
+            EventKind::Push | EventKind::Tag => "push",
+            EventKind::PullRequest => "merge_request_event",
+            EventKind::Web => "web",
+            EventKind::Schedule => "schedule",
+            EventKind::Api => "api",
+        };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let ctx = Context {
+            source: source.to_string(),
+            git,
+            pipeline_id: args.pipeline_id,
+            pipeline_vars: args.vars.clone(),
+            secrets: args.secrets.clone(),
+            host_env: std::env::vars().collect(),
+            created_at: runner::time::iso8601(now),
+            config_path: rel_file.clone(),
+        };
+        Ok(Setup { project, ctx, rel_file })
+    }
+
+    pub(crate) fn compile(&self) -> Compiled {
+        gitlab::compile(&self.rel_file, &self.project, &self.ctx)
+    }
+}
+
+fn parse_kv(s: &str, flag: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{flag} `{s}`: expected KEY=VALUE with a KEY of letters, digits and `_`")),
+    }
+}
+
+fn read_secrets_file(path: &Path) -> Result<Vec<(String, String)>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let kv = parse_kv(t, "secret").map_err(|e| format!("{}:{}:1: {e}", path.display(), i + 1))?;
+        out.push(kv);
+    }
+    Ok(out)
+}
+
+fn find_jobs(pipeline: &ci::model::Pipeline, excluded: &[(String, String)], name: &str) -> Result<Vec<usize>, String> {
+    let hits: Vec<usize> =
+        pipeline.jobs.iter().enumerate().filter(|(_, j)| j.name == name || j.definition == name).map(|(i, _)| i).collect();
+    if hits.is_empty() {
+        let names: Vec<&str> = pipeline.jobs.iter().map(|j| j.name.as_str()).collect();
+        let hint = ci::diag::did_you_mean(name, names.iter().copied()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+        let why = excluded.iter().find(|(n, _)| n == name).map(|(_, r)| format!(": {r}")).unwrap_or_default();
+        return Err(format!("no job `{name}` in this pipeline{why}{hint}"));
+    }
+    Ok(hits)
+}
+
+fn peek_next_run_id(state: &Path) -> u64 {
+    std::fs::read_dir(state.join("runs"))
+        .map(|rd| rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u64>().ok())).max().unwrap_or(0))
+        .unwrap_or(0)
+        + 1
+}
+
+pub(crate) fn main(args: RunArgs) -> i32 {
+    let out = Output::new(args.json);
+    match run(&args, &out) {
+        Ok(code) => code,
+        Err((code, msg)) => {
+            out.error(&msg);
+            code
+        }
+    }
+}
+
+fn run(args: &RunArgs, out: &Output) -> Result<i32, (i32, String)> {
+    let invalid = |m: String| (exit::INVALID, m);
+    if args.files.len() > 1 {
+        return Err(invalid("unsupported: running several pipeline files at once; pass one file".into()));
+    }
+    let file = args.files.first().cloned().unwrap_or_else(|| PathBuf::from(".gitlab-ci.yml"));
+    let mut vars = Vec::new();
+    for v in &args.vars {
+        vars.push(parse_kv(v, "--var").map_err(invalid)?);
+    }
+    let mut secrets = Vec::new();
+    for s in &args.secrets {
+        secrets.push(parse_kv(s, "--secret").map_err(invalid)?);
+    }
+    if let Some(f) = &args.secrets_file {
+        secrets.extend(read_secrets_file(f).map_err(invalid)?);
+    }
+    if args.parallel == Some(0) {
+        return Err(invalid("--parallel must be at least 1".into()));
+    }
+    let cwd = std::env::current_dir().map_err(|e| (exit::INTERNAL, e.to_string()))?;
+    let root_guess = project::find_root(&cwd);
+    let state_dir = root_guess.join(".shipway");
+    let cargs = ContextArgs {
+        event: Some(args.event),
+        git_ref: args.git_ref.clone(),
+        vars,
+        secrets: secrets.clone(),
+        pipeline_id: peek_next_run_id(&state_dir),
+    };
+    let setup = Setup::new(&file, &cargs).map_err(invalid)?;
+    let compiled = setup.compile();
+    for d in &compiled.diagnostics {
+        out.human(&compiled.sources.render(d));
+    }
+    if compiled.has_errors() {
+        let n = compiled.diagnostics.iter().filter(|d| d.is_error()).count();
+        return Err(invalid(format!("{}: {n} error(s); nothing was run", setup.rel_file)));
+    }
+    if compiled.workflow_excluded {
+        out.human("Pipeline not created: `workflow:rules` excluded it for this ref and event.\n");
+        out.json(&serde_json::json!({"run": null, "status": "skipped", "jobs": []}));
+        return Ok(exit::SUCCESS);
+    }
+    let Some(mut pipeline) = compiled.pipeline else {
+        return Err((exit::INTERNAL, "the pipeline could not be built".into()));
+    };
+    // --job: keep the named jobs and their needs.
+    let mut play_names: Vec<String> = args.manual.clone();
+    if !args.jobs.is_empty() {
+        let mut wanted = Vec::new();
+        for j in &args.jobs {
+            wanted.extend(find_jobs(&pipeline, &compiled.excluded, j).map_err(invalid)?);
+        }
+        // Naming a manual job with --job plays it.
+        for &w in &wanted {
+            play_names.push(pipeline.jobs[w].name.clone());
+        }
+        pipeline = plan::select(&pipeline, &wanted);
+    }
+    let mut play = Vec::new();
+    for m in &play_names {
+        play.extend(find_jobs(&pipeline, &compiled.excluded, m).map_err(invalid)?);
+    }
+    for (name, why) in &compiled.excluded {
+        out.human(&format!("\u{1b}[2mnot in this pipeline: {name} ({why})\u{1b}[0m\n"));
+    }
+    if args.dry_run {
+        out.plan(&pipeline);
+        return Ok(exit::SUCCESS);
+    }
+    let root = setup.project.root().to_path_buf();
+    let state_dir = root.join(".shipway");
+    let run_dir = RunDir::create(&state_dir).map_err(|e| (exit::INTERNAL, format!("cannot create {}: {e}", state_dir.display())))?;
+    let snap_start = std::time::Instant::now();
+    let snapshot = Arc::new(Snapshot::new(&root, setup.project.files().to_vec(), &run_dir.path, setup.project.is_git()));
+    out.human(&format!(
+        "Run {} of {} on {} ({}): {} jobs, snapshot of {} files ready in {} ms\n",
+        run_dir.id,
+        setup.rel_file,
+        setup.ctx.git.ref_name,
+        setup.ctx.source,
+        pipeline.jobs.len(),
+        snapshot.files.len(),
+        snap_start.elapsed().as_millis()
+    ));
+    let mut protected: Vec<String> = cargs.vars.iter().map(|(k, _)| k.clone()).collect();
+    protected.extend(secrets.iter().map(|(k, _)| k.clone()));
+    let opts = RunOptions {
+        parallel: args.parallel.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
+        play,
+        kill_grace: Duration::from_secs(args.kill_grace),
+        keep_workspaces: args.keep_workspaces,
+        protected_vars: protected,
+        secret_values: secrets.iter().map(|(_, v)| v.clone()).collect(),
+        ..RunOptions::default()
+    };
+    let (interrupter, inbox) = executor::channel();
+    let _ = ctrlc::set_handler(move || interrupter.interrupt());
+    let mut reporter = ConsoleReporter::new(out, &pipeline);
+    let result = executor::run(&pipeline, snapshot, &run_dir, &opts, inbox, &mut reporter);
+    reporter.finish();
+    let status = if result.interrupted {
+        "canceled"
+    } else if result.failed() {
+        "failed"
+    } else {
+        "success"
+    };
+    out.summary(&pipeline, &result, &run_dir, status);
+    let jobs: Vec<serde_json::Value> = pipeline
+        .jobs
+        .iter()
+        .zip(&result.jobs)
+        .map(|(j, r)| {
+            let mut v = serde_json::json!({
+                "name": j.name,
+                "stage": j.stage,
+                "status": r.status.as_str(),
+                "exit_code": r.exit_code,
+                "duration_ms": r.duration.as_millis() as u64,
+            });
+            if let Some(c) = &r.coverage {
+                v["coverage"] = serde_json::json!(c);
+            }
+            if r.attempts > 1 {
+                v["attempts"] = serde_json::json!(r.attempts);
+            }
+            v
+        })
+        .collect();
+    let json = serde_json::json!({"run": run_dir.id, "status": status, "jobs": jobs});
+    let _ = std::fs::write(run_dir.path.join("result.json"), serde_json::to_string_pretty(&json).unwrap_or_default());
+    out.json(&json);
+    Ok(if result.interrupted {
+        exit::INTERRUPTED
+    } else if result.failed() {
+        exit::FAILED
+    } else {
+        exit::SUCCESS
+    })
+}
