@@ -1,0 +1,5 @@
+//! Integration tests of the pure core, through its public API only.
+
+mod corpus;
+mod fuzz;
+mod tidy;

@@ -1,0 +1,98 @@
+//! Guards the layering: the pure crates (`ci`) must not depend, even
+//! transitively, on async runtimes, HTTP, SQL, process or filesystem crates,
+//! and their source must not reach for `std::fs`, `std::process`,
+//! `std::net`, threads, the environment or the clock.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+
+const PURE: &[&str] = &["ci"];
+
+const FORBIDDEN_CRATES: &[&str] = &[
+    "tokio", "async-std", "smol", "mio", "hyper", "reqwest", "axum", "tower", "sqlx", "rusqlite", "postgres",
+    "libsqlite3-sys", "nix", "rustix", "libc", "walkdir", "ignore", "tempfile", "notify", "socket2", "runner",
+];
+
+const FORBIDDEN_SOURCE: &[&str] = &[
+    "std::fs",
+    "std::process",
+    "std::net",
+    "std::thread",
+    "std::env::var",
+    "std::env::current_dir",
+    "SystemTime::now",
+    "Instant::now",
+    "std::io::stdin",
+    "std::io::stdout",
+    "println!",
+    "eprintln!",
+];
+
+fn metadata() -> serde_json::Value {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run cargo metadata");
+    assert!(out.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("cargo metadata JSON")
+}
+
+#[test]
+fn pure_crates_have_no_io_dependencies() {
+    let meta = metadata();
+    let packages = meta["packages"].as_array().unwrap();
+    let name_of: HashMap<&str, &str> =
+        packages.iter().map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap())).collect();
+    let nodes = meta["resolve"]["nodes"].as_array().unwrap();
+    let node_of: HashMap<&str, &serde_json::Value> = nodes.iter().map(|n| (n["id"].as_str().unwrap(), n)).collect();
+    for pure in PURE {
+        let root = packages.iter().find(|p| p["name"] == *pure).expect("pure crate in workspace");
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![root["id"].as_str().unwrap()];
+        while let Some(id) = todo.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            let Some(node) = node_of.get(id) else { continue };
+            for dep in node["deps"].as_array().unwrap() {
+                // Only normal dependencies count; dev- and build-dependencies
+                // never reach the shipped code.
+                let normal = dep["dep_kinds"].as_array().unwrap().iter().any(|k| k["kind"].is_null());
+                if normal {
+                    todo.push(dep["pkg"].as_str().unwrap());
+                }
+            }
+        }
+        let names: BTreeSet<&str> = seen.iter().map(|id| name_of[id]).collect();
+        let bad: Vec<&&str> = FORBIDDEN_CRATES.iter().filter(|c| names.contains(**c)).collect();
+        assert!(bad.is_empty(), "pure crate `{pure}` depends on I/O crates {bad:?} (all deps: {names:?})");
+    }
+}
+
+#[test]
+fn pure_crate_sources_do_no_io() {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut problems = Vec::new();
+    let mut todo = vec![src];
+    while let Some(dir) = todo.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                for (i, line) in text.lines().enumerate() {
+                    let code = line.split("//").next().unwrap_or("");
+                    for f in FORBIDDEN_SOURCE {
+                        if code.contains(f) {
+                            problems.push(format!("{}:{}: uses `{f}`", p.display(), i + 1));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "the pure core must not do I/O:\n{}", problems.join("\n"));
+}
