@@ -101,15 +101,7 @@ impl SourceMap {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let _ = writeln!(
-            out,
-            "{}:{}:{}: {sev}[{}]: {}",
-            self.path(d.file),
-            d.pos.line,
-            d.pos.col,
-            d.rule,
-            d.message
-        );
+        let _ = writeln!(out, "{}:{}:{}: {sev}[{}]: {}", self.path(d.file), d.pos.line, d.pos.col, d.rule, d.message);
         if let Some(src) = self.line(d.file, d.pos.line) {
             let gutter = d.pos.line.to_string();
             let pad = " ".repeat(gutter.len());

@@ -86,20 +86,20 @@ impl Scheduler {
             .iter()
             .map(|j| match &j.needs {
                 Some(needs) => needs.iter().map(|n| n.job).collect(),
-                None => p
-                    .jobs
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, o)| o.stage_index < j.stage_index)
-                    .map(|(i, _)| i)
-                    .collect(),
+                None => {
+                    p.jobs.iter().enumerate().filter(|(_, o)| o.stage_index < j.stage_index).map(|(i, _)| i).collect()
+                }
             })
             .collect();
         Scheduler {
             prereqs,
             dag: p.jobs.iter().map(|j| j.needs.is_some()).collect(),
             when: p.jobs.iter().map(|j| j.when).collect(),
-            allow_failure: p.jobs.iter().map(|j| j.allow_failure.allowed || !j.allow_failure.exit_codes.is_empty()).collect(),
+            allow_failure: p
+                .jobs
+                .iter()
+                .map(|j| j.allow_failure.allowed || !j.allow_failure.exit_codes.is_empty())
+                .collect(),
             state: vec![State::Pending; p.jobs.len()],
             play: play.iter().copied().collect(),
             canceled: false,
@@ -133,7 +133,11 @@ impl Scheduler {
                 }
                 let valid: &[Composite] = match self.when[j] {
                     When::OnSuccess | When::Manual | When::Delayed => {
-                        if self.dag[j] { &[Composite::Success] } else { &[Composite::Success, Composite::Skipped] }
+                        if self.dag[j] {
+                            &[Composite::Success]
+                        } else {
+                            &[Composite::Success, Composite::Skipped]
+                        }
                     }
                     When::OnFailure => &[Composite::Failed],
                     When::Always => &[Composite::Success, Composite::Failed, Composite::Skipped],

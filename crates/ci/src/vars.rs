@@ -99,10 +99,13 @@ pub fn resolve(layers: &[&[RawVar]], env: &dyn Fn(&str) -> Option<String>) -> Ve
         let mut visiting = HashSet::new();
         expand_one(key, &map, env, &mut done, &mut visiting);
     }
-    order.into_iter().map(|k| {
-        let v = done.get(&k).cloned().unwrap_or_default();
-        (k, v)
-    }).collect()
+    order
+        .into_iter()
+        .map(|k| {
+            let v = done.get(&k).cloned().unwrap_or_default();
+            (k, v)
+        })
+        .collect()
 }
 
 fn expand_one(
@@ -149,11 +152,8 @@ fn expand_one(
 /// GitLab's slug: lowercase, `[^a-z0-9]` to `-`, at most 63 chars, no leading
 /// or trailing `-`.
 pub fn slug(s: &str) -> String {
-    let mut out: String = s
-        .to_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() { c } else { '-' })
-        .collect();
+    let mut out: String =
+        s.to_lowercase().chars().map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() { c } else { '-' }).collect();
     out.truncate(63);
     out.trim_matches('-').to_string()
 }

@@ -202,6 +202,10 @@ pub fn run(
     let mut interrupted = 0u32;
     let parallel = opts.parallel.max(1);
     let _ = std::fs::create_dir_all(run_dir.path.join("logs"));
+    let _ = std::fs::create_dir_all(run_dir.path.join("scripts"));
+    // Finished job threads may still be cleaning their workspace; they are
+    // joined at the end so a job's result is never delayed by cleanup.
+    let mut finishing: Vec<JoinHandle<()>> = Vec::new();
 
     loop {
         if interrupted == 0 {
@@ -258,7 +262,7 @@ pub fn run(
             Msg::Started(j, attempt) => reporter.report(pipeline, Event::Started { job: j, attempt }),
             Msg::Done(j, result, out) => {
                 if let Some(r) = running.remove(&j) {
-                    let _ = r.handle.join();
+                    finishing.push(r.handle);
                 }
                 if let Some(out) = out {
                     outputs[j] = out;
@@ -277,6 +281,9 @@ pub fn run(
                 }
             }
         }
+    }
+    for h in finishing {
+        let _ = h.join();
     }
     // Jobs never started because of an interrupt.
     for d in sched.poll() {
@@ -323,7 +330,7 @@ impl LogSink {
             let _ = writeln!(f, "{text}");
         }
         if let Some(re) = &self.coverage {
-            let plain = strip_ansi(raw);
+            let plain = crate::mask::strip_ansi(raw);
             if let Some(c) = re.captures(&plain) {
                 let m = c.get(1).or_else(|| c.get(0)).map(|m| m.as_str()).unwrap_or("");
                 let num: String = m.chars().filter(|ch| ch.is_ascii_digit() || *ch == '.').collect();
@@ -357,24 +364,6 @@ impl LogSink {
     }
 }
 
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            chars.next();
-            for c2 in chars.by_ref() {
-                if c2.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 fn shell() -> (&'static str, Vec<String>) {
     if Path::new("/bin/bash").exists() {
         ("/bin/bash", vec!["--noprofile".into(), "--norc".into()])
@@ -392,7 +381,11 @@ fn build_script(commands: &[String], strict: bool) -> String {
     }
     for cmd in commands {
         let first = cmd.lines().next().unwrap_or("");
-        let shown = if cmd.trim_end().contains('\n') { format!("{first} # collapsed multi-line command") } else { first.to_string() };
+        let shown = if cmd.trim_end().contains('\n') {
+            format!("{first} # collapsed multi-line command")
+        } else {
+            first.to_string()
+        };
         s.push_str(&format!("printf '%s\\n' {}\n", shell_quote(&format!("\u{1b}[32;1m$ {shown}\u{1b}[0;m"))));
         s.push_str(cmd);
         s.push('\n');
@@ -418,7 +411,8 @@ fn execute_job(ctx: JobCtx, control: Receiver<Control>) {
         coverage: job.coverage.as_ref().and_then(|c| regex::Regex::new(c).ok()),
         coverage_hit: None,
     };
-    let (status, exit_code, attempts, copy, outputs) = job_attempts(&ctx, &control, &mut sink, started);
+    let ws = ctx.run_dir.path.join("ws").join(format!("{:03}", ctx.index));
+    let (status, exit_code, attempts, copy, outputs) = job_attempts(&ctx, &ws, &control, &mut sink, started);
     sink.flush();
     let result = JobResult {
         status,
@@ -430,13 +424,21 @@ fn execute_job(ctx: JobCtx, control: Receiver<Control>) {
         copy,
     };
     let _ = ctx.tx.send(Msg::Done(ctx.index, result, outputs));
+    if !ctx.opts.keep_workspaces {
+        let _ = std::fs::remove_dir_all(&ws);
+    }
 }
 
 type AttemptOutcome = (JobStatus, Option<i32>, u32, Duration, Option<JobOutputs>);
 
-fn job_attempts(ctx: &JobCtx, control: &Receiver<Control>, sink: &mut LogSink, started: Instant) -> AttemptOutcome {
+fn job_attempts(
+    ctx: &JobCtx,
+    ws: &Path,
+    control: &Receiver<Control>,
+    sink: &mut LogSink,
+    started: Instant,
+) -> AttemptOutcome {
     let job = &ctx.job;
-    let ws = ctx.run_dir.path.join("ws").join(format!("{:03}", ctx.index));
     let mut first_copy = Duration::ZERO;
     let (prog, base_args) = shell();
     if job.image.is_some() {
@@ -462,8 +464,10 @@ fn job_attempts(ctx: &JobCtx, control: &Receiver<Control>, sink: &mut LogSink, s
             "\u{1b}[1mRunning with shipway {} (shell executor on the host), attempt {attempt}\u{1b}[0;m",
             env!("CARGO_PKG_VERSION")
         ));
-        let _ = std::fs::remove_dir_all(&ws);
-        let copy = match ctx.snapshot.materialize(&ws) {
+        if attempt > 1 {
+            let _ = std::fs::remove_dir_all(ws);
+        }
+        let copy = match ctx.snapshot.materialize(ws) {
             Ok(stats) => {
                 sink.line(&format!(
                     "Prepared workspace: {} files, {:.1} MB copied in {} ms",
@@ -486,18 +490,17 @@ fn job_attempts(ctx: &JobCtx, control: &Receiver<Control>, sink: &mut LogSink, s
         for src in &ctx.sources {
             if let Some(dir) = &src.artifacts_dir {
                 let files = workspace::list_tree(dir);
-                let (_, warns) = workspace::copy_files(dir, &ws, &files);
+                let (_, warns) = workspace::copy_files(dir, ws, &files);
                 for w in warns {
                     sink.line(&format!("WARNING: artifact {w}"));
                 }
             }
             dotenv.extend(src.dotenv.iter().cloned());
         }
-        let cache_keys = restore_caches(ctx, &ws, sink);
+        let cache_keys = restore_caches(ctx, ws, sink);
 
-        let env = job_env(ctx, &ws, &dotenv, attempt, None);
+        let env = job_env(ctx, ws, &dotenv, attempt, None);
         let scripts_dir = ctx.run_dir.path.join("scripts");
-        let _ = std::fs::create_dir_all(&scripts_dir);
         let main_path = scripts_dir.join(format!("{:03}-{attempt}-main.sh", ctx.index));
         let mut commands = job.before_script.clone();
         commands.extend(job.script.iter().cloned());
@@ -510,7 +513,7 @@ fn job_attempts(ctx: &JobCtx, control: &Receiver<Control>, sink: &mut LogSink, s
         let spec = process::Spec {
             program: prog,
             args,
-            cwd: &ws,
+            cwd: ws,
             env: &env,
             timeout: Duration::from_secs(job.timeout_secs).saturating_sub(started.elapsed()),
             grace: ctx.opts.kill_grace,
@@ -541,13 +544,13 @@ fn job_attempts(ctx: &JobCtx, control: &Receiver<Control>, sink: &mut LogSink, s
             sink.line("\u{1b}[36;1mRunning after_script\u{1b}[0;m");
             let after_path = scripts_dir.join(format!("{:03}-{attempt}-after.sh", ctx.index));
             if std::fs::write(&after_path, build_script(&job.after_script, true)).is_ok() {
-                let env = job_env(ctx, &ws, &dotenv, attempt, Some(job_status_word));
+                let env = job_env(ctx, ws, &dotenv, attempt, Some(job_status_word));
                 let mut args = base_args.clone();
                 args.push(after_path.to_string_lossy().into_owned());
                 let spec = process::Spec {
                     program: prog,
                     args,
-                    cwd: &ws,
+                    cwd: ws,
                     env: &env,
                     timeout: ctx.opts.after_script_timeout,
                     grace: ctx.opts.kill_grace,
@@ -582,22 +585,24 @@ fn job_attempts(ctx: &JobCtx, control: &Receiver<Control>, sink: &mut LogSink, s
         if let Some(k) = kind
             && job.retry.should_retry(attempt - 1, k, code)
         {
-            sink.line(&format!("Job failed ({}); retrying (attempt {} of {})", describe_exit(exit), attempt + 1, job.retry.max + 1));
+            sink.line(&format!(
+                "Job failed ({}); retrying (attempt {} of {})",
+                describe_exit(exit),
+                attempt + 1,
+                job.retry.max + 1
+            ));
             continue;
         }
         let failed = matches!(status, JobStatus::Failed | JobStatus::AllowedFailure | JobStatus::TimedOut);
-        let outputs = if status == JobStatus::Canceled { None } else { Some(collect_outputs(ctx, &ws, script_ok, failed, sink)) };
-        save_caches(ctx, &ws, &cache_keys, script_ok, sink);
+        let outputs =
+            if status == JobStatus::Canceled { None } else { Some(collect_outputs(ctx, ws, script_ok, failed, sink)) };
+        save_caches(ctx, ws, &cache_keys, script_ok, sink);
         match status {
             JobStatus::Success => sink.line("\u{1b}[32;1mJob succeeded\u{1b}[0;m"),
-            JobStatus::AllowedFailure => {
-                sink.line(&format!("\u{1b}[33;1mWARNING: Job failed ({}), allowed to fail\u{1b}[0;m", describe_exit(exit)))
-            }
+            JobStatus::AllowedFailure => sink
+                .line(&format!("\u{1b}[33;1mWARNING: Job failed ({}), allowed to fail\u{1b}[0;m", describe_exit(exit))),
             JobStatus::Canceled => {}
             _ => sink.line(&format!("\u{1b}[31;1mERROR: Job failed: {}\u{1b}[0;m", describe_exit(exit))),
-        }
-        if !ctx.opts.keep_workspaces {
-            let _ = std::fs::remove_dir_all(&ws);
         }
         let exit_code = match exit {
             Exit::Code(c) => Some(c),
@@ -617,7 +622,13 @@ fn describe_exit(e: Exit) -> String {
     }
 }
 
-fn job_env(ctx: &JobCtx, ws: &Path, dotenv: &[(String, String)], attempt: u32, status: Option<&str>) -> Vec<(String, String)> {
+fn job_env(
+    ctx: &JobCtx,
+    ws: &Path,
+    dotenv: &[(String, String)],
+    attempt: u32,
+    status: Option<&str>,
+) -> Vec<(String, String)> {
     let job = &ctx.job;
     let mut env: Vec<(String, String)> = ctx.opts.base_env.clone();
     let job_id = ctx.run_id * 1000 + ctx.index as u64 + 1;
@@ -724,7 +735,9 @@ pub fn parse_dotenv(text: &str) -> (Vec<(String, String)>, Vec<String>) {
         match line.split_once('=') {
             Some((k, v)) if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
                 let v = v.trim();
-                let v = if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) {
+                let v = if v.len() >= 2
+                    && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')))
+                {
                     &v[1..v.len() - 1]
                 } else {
                     v

@@ -47,6 +47,46 @@ impl Masker {
     }
 }
 
+/// Remove terminal escape sequences (CSI such as colours, OSC such as
+/// titles and links, and two-byte sequences such as charset selection).
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('[') => {
+                // Parameters and intermediates, then one final byte in @..~.
+                for c2 in chars.by_ref() {
+                    if ('@'..='~').contains(&c2) {
+                        break;
+                    }
+                }
+            }
+            Some(']') => {
+                // Until BEL or ESC \.
+                while let Some(c2) = chars.next() {
+                    if c2 == '\u{7}' {
+                        break;
+                    }
+                    if c2 == '\u{1b}' && chars.peek() == Some(&'\\') {
+                        chars.next();
+                        break;
+                    }
+                }
+            }
+            Some('(' | ')' | '*' | '+' | '#' | '%') => {
+                chars.next();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +96,10 @@ mod tests {
         let m = Masker::new(["abc".to_string(), "abcdef".to_string(), "l1\nl2".to_string()]);
         assert_eq!(m.mask("x abcdef abc y"), "x [MASKED] [MASKED] y");
         assert_eq!(m.mask("l2"), "[MASKED]");
+    }
+
+    #[test]
+    fn strips_escape_sequences() {
+        assert_eq!(strip_ansi("\u{1b}[32;1mok\u{1b}[0;m \u{1b}(Bx \u{1b}]0;title\u{7}y"), "ok x y");
     }
 }

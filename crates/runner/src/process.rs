@@ -191,7 +191,8 @@ pub fn run(spec: &Spec<'_>, control: &Receiver<Control>, mut on_output: impl FnM
             && Instant::now() > since + Duration::from_secs(2)
         {
             // Something outside the group still holds the output pipe.
-            note = Some("a process that left the job's process group still holds its output; not waiting for it".into());
+            note =
+                Some("a process that left the job's process group still holds its output; not waiting for it".into());
             break;
         }
     }

@@ -36,9 +36,7 @@ fn git(root: &Path, args: &[&str]) -> Option<String> {
 
 /// The project root: the git top level above `dir`, or `dir` itself.
 pub fn find_root(dir: &Path) -> PathBuf {
-    git(dir, &["rev-parse", "--show-toplevel"])
-        .map(|s| PathBuf::from(s.trim()))
-        .unwrap_or_else(|| dir.to_path_buf())
+    git(dir, &["rev-parse", "--show-toplevel"]).map(|s| PathBuf::from(s.trim())).unwrap_or_else(|| dir.to_path_buf())
 }
 
 impl FsProject {
@@ -132,7 +130,9 @@ impl FsProject {
             Some(r) => {
                 info.ref_name = r.to_string();
                 let is_tag_ref = git(&self.root, &["rev-parse", "-q", "--verify", &format!("refs/tags/{r}")]).is_some();
-                info.is_tag = want_tag || (is_tag_ref && git(&self.root, &["rev-parse", "-q", "--verify", &format!("refs/heads/{r}")]).is_none());
+                info.is_tag = want_tag
+                    || (is_tag_ref
+                        && git(&self.root, &["rev-parse", "-q", "--verify", &format!("refs/heads/{r}")]).is_none());
             }
             None if want_tag => match head_tag {
                 Some(t) => {
@@ -222,13 +222,13 @@ impl FsProject {
             return None;
         }
         let base = match compare_to {
-            Some(r) => git(&self.root, &["rev-parse", "-q", "--verify", &format!("{r}^{{commit}}")])?.trim().to_string(),
+            Some(r) => {
+                git(&self.root, &["rev-parse", "-q", "--verify", &format!("{r}^{{commit}}")])?.trim().to_string()
+            }
             None => {
                 let branch = git(&self.root, &["symbolic-ref", "--short", "-q", "HEAD"]).map(|s| s.trim().to_string());
                 let on_default = branch.as_deref() == Some(self.default_branch.as_str());
-                if !on_default
-                    && let Some(mb) = git(&self.root, &["merge-base", "HEAD", &self.default_branch])
-                {
+                if !on_default && let Some(mb) = git(&self.root, &["merge-base", "HEAD", &self.default_branch]) {
                     mb.trim().to_string()
                 } else {
                     // A push to the default branch: what the last commit changed.

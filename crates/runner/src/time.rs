@@ -27,6 +27,6 @@ mod tests {
     #[test]
     fn known_dates() {
         assert_eq!(super::iso8601(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::iso8601(1_795_000_000), "2026-11-18T10:26:40Z");
+        assert_eq!(super::iso8601(1_795_000_000), "2026-11-18T11:06:40Z");
     }
 }

@@ -10,6 +10,7 @@
 use std::collections::HashSet;
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
@@ -18,7 +19,9 @@ pub struct Snapshot {
     pub files: Vec<String>,
     /// A `--shared` clone of the repository, pointed at by each job's `.git`
     /// file, so jobs can run git commands without touching the user's repo.
-    pub git_dir: Option<PathBuf>,
+    /// Made on a background thread; the first job to start waits for it.
+    git_dir: OnceLock<Option<PathBuf>>,
+    pending_clone: Mutex<Option<std::thread::JoinHandle<Option<PathBuf>>>>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -30,8 +33,21 @@ pub struct CopyStats {
 
 impl Snapshot {
     pub fn new(root: &Path, files: Vec<String>, run_dir: &Path, with_git: bool) -> Snapshot {
-        let git_dir = if with_git { shared_clone(root, run_dir) } else { None };
-        Snapshot { root: root.to_path_buf(), files, git_dir }
+        let pending = with_git.then(|| {
+            let (root, run_dir) = (root.to_path_buf(), run_dir.to_path_buf());
+            std::thread::spawn(move || shared_clone(&root, &run_dir))
+        });
+        Snapshot { root: root.to_path_buf(), files, git_dir: OnceLock::new(), pending_clone: Mutex::new(pending) }
+    }
+
+    /// The shared clone, once it is ready (`None` outside git or if cloning failed).
+    pub fn git_dir(&self) -> Option<&Path> {
+        self.git_dir
+            .get_or_init(|| {
+                let handle = self.pending_clone.lock().ok().and_then(|mut p| p.take());
+                handle.and_then(|h| h.join().ok().flatten())
+            })
+            .as_deref()
     }
 
     /// Copy the snapshot into `dest` (created if needed).
@@ -49,18 +65,18 @@ impl Snapshot {
         } else {
             let chunk = self.files.len().div_ceil(threads);
             let results: Vec<io::Result<u64>> = std::thread::scope(|s| {
-                let handles: Vec<_> = self
-                    .files
-                    .chunks(chunk)
-                    .map(|part| s.spawn(move || copy_list(&self.root, dest, part)))
-                    .collect();
-                handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("copy thread panicked")))).collect()
+                let handles: Vec<_> =
+                    self.files.chunks(chunk).map(|part| s.spawn(move || copy_list(&self.root, dest, part))).collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("copy thread panicked"))))
+                    .collect()
             });
             for r in results {
                 bytes += r?;
             }
         }
-        if let Some(g) = &self.git_dir {
+        if let Some(g) = self.git_dir() {
             std::fs::write(dest.join(".git"), format!("gitdir: {}\n", g.display()))?;
         }
         Ok(CopyStats { files: self.files.len(), bytes, elapsed: start.elapsed() })
@@ -222,7 +238,7 @@ pub fn select(
                 }
             }
         }
-        if hit && !exc.is_match(&f) && !(exc.len() > 0 && ancestors_match(&exc, &f)) {
+        if hit && !exc.is_match(&f) && !ancestors_match(&exc, &f) {
             out.push(f);
         }
     }

@@ -5,7 +5,8 @@ use crate::exit;
 use crate::run::{self, Setup};
 
 pub(crate) fn main(args: CheckArgs) -> i32 {
-    let files = if args.files.is_empty() { vec![std::path::PathBuf::from(".gitlab-ci.yml")] } else { args.files.clone() };
+    let files =
+        if args.files.is_empty() { vec![std::path::PathBuf::from(".gitlab-ci.yml")] } else { args.files.clone() };
     let mut all_json = Vec::new();
     let mut errors = 0usize;
     let mut warnings = 0usize;
@@ -35,7 +36,10 @@ pub(crate) fn main(args: CheckArgs) -> i32 {
         Format::Human => {
             print!("{out}");
             if errors == 0 && warnings == 0 {
-                println!("{}: no problems found", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "));
+                println!(
+                    "{}: no problems found",
+                    files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+                );
             } else {
                 println!("{errors} error(s), {warnings} warning(s)");
             }

@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "shipway", version, about = "Local-first CI/CD: run your .gitlab-ci.yml on this machine, as a true DAG")]
+#[command(
+    name = "shipway",
+    version,
+    about = "Local-first CI/CD: run your .gitlab-ci.yml on this machine, as a true DAG"
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,

@@ -24,7 +24,7 @@ impl Output {
     }
 
     fn write_human(&self, s: &str) {
-        let s = if self.color { s.to_string() } else { strip_ansi(s) };
+        let s = if self.color { s.to_string() } else { runner::mask::strip_ansi(s) };
         if self.json {
             let _ = std::io::stderr().write_all(s.as_bytes());
         } else {
@@ -68,7 +68,9 @@ impl Output {
         let mut s = String::from("Plan (dry run):\n");
         for j in &p.jobs {
             let needs = match &j.needs {
-                Some(n) => format!("needs [{}]", n.iter().map(|e| p.jobs[e.job].name.as_str()).collect::<Vec<_>>().join(", ")),
+                Some(n) => {
+                    format!("needs [{}]", n.iter().map(|e| p.jobs[e.job].name.as_str()).collect::<Vec<_>>().join(", "))
+                }
                 None => "after earlier stages".into(),
             };
             s.push_str(&format!("  {:<28} stage {:<10} when {:<10} {needs}\n", j.name, j.stage, j.when.as_str()));
@@ -87,14 +89,21 @@ impl Output {
                 _ => res.status.as_str().to_string(),
             };
             let dur = if res.attempts == 0 { "-".to_string() } else { fmt_duration(res.duration) };
-            s.push_str(&format!("{:<width$}  {:<swidth$}  {color}{:<20}\u{1b}[0m  {:>9}\n", j.name, j.stage, shown, dur));
+            s.push_str(&format!(
+                "{:<width$}  {:<swidth$}  {color}{:<20}\u{1b}[0m  {:>9}\n",
+                j.name, j.stage, shown, dur
+            ));
         }
         let copies: Vec<Duration> = r.jobs.iter().filter(|j| j.attempts > 0).map(|j| j.copy).collect();
         let copy_note = if copies.is_empty() {
             String::new()
         } else {
             let total: Duration = copies.iter().sum();
-            format!("; workspace copies {} ms in total ({} ms per job)", total.as_millis(), (total / copies.len() as u32).as_millis())
+            format!(
+                "; workspace copies {} ms in total ({} ms per job)",
+                total.as_millis(),
+                (total / copies.len() as u32).as_millis()
+            )
         };
         let (c, _) = match status {
             "success" => ("\u{1b}[32;1m", ()),
@@ -129,25 +138,8 @@ pub(crate) fn fmt_duration(d: Duration) -> String {
     }
 }
 
-pub(crate) fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            chars.next();
-            for c2 in chars.by_ref() {
-                if c2.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-const PALETTE: &[&str] = &["\u{1b}[36m", "\u{1b}[35m", "\u{1b}[34m", "\u{1b}[33m", "\u{1b}[32m", "\u{1b}[96m", "\u{1b}[95m", "\u{1b}[94m"];
+const PALETTE: &[&str] =
+    &["\u{1b}[36m", "\u{1b}[35m", "\u{1b}[34m", "\u{1b}[33m", "\u{1b}[32m", "\u{1b}[96m", "\u{1b}[95m", "\u{1b}[94m"];
 
 pub(crate) struct ConsoleReporter<'o> {
     out: &'o Output,
@@ -163,7 +155,10 @@ impl<'o> ConsoleReporter<'o> {
         let width = p.jobs.iter().map(|j| j.name.chars().count()).max().unwrap_or(8).clamp(8, 32);
         let bar = if std::io::stderr().is_terminal() {
             let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            b.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            b.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             b.enable_steady_tick(Duration::from_millis(120));
             b
         } else {

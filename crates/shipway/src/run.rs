@@ -37,10 +37,9 @@ impl Setup {
         let root = project::find_root(if start_dir.is_dir() { &start_dir } else { &cwd });
         let root = std::fs::canonicalize(&root).unwrap_or(root);
         let abs = std::fs::canonicalize(&abs).map_err(|_| format!("{}: no such pipeline file", file.display()))?;
-        let rel_file = abs
-            .strip_prefix(&root)
-            .map(|p| p.to_string_lossy().into_owned())
-            .map_err(|_| format!("{}: the pipeline file is outside the project at {}", file.display(), root.display()))?;
+        let rel_file = abs.strip_prefix(&root).map(|p| p.to_string_lossy().into_owned()).map_err(|_| {
+            format!("{}: the pipeline file is outside the project at {}", file.display(), root.display())
+        })?;
         let project = FsProject::open(&root).map_err(|e| e.to_string())?;
         let event = args.event.unwrap_or(EventKind::Push);
         let git = project.git_info(args.git_ref.as_deref(), event == EventKind::Tag).map_err(|e| e.to_string())?;
@@ -72,7 +71,9 @@ impl Setup {
 
 fn parse_kv(s: &str, flag: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => Ok((k.to_string(), v.to_string())),
+        Some((k, v)) if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+            Ok((k.to_string(), v.to_string()))
+        }
         _ => Err(format!("{flag} `{s}`: expected KEY=VALUE with a KEY of letters, digits and `_`")),
     }
 }
@@ -92,11 +93,18 @@ fn read_secrets_file(path: &Path) -> Result<Vec<(String, String)>, String> {
 }
 
 fn find_jobs(pipeline: &ci::model::Pipeline, excluded: &[(String, String)], name: &str) -> Result<Vec<usize>, String> {
-    let hits: Vec<usize> =
-        pipeline.jobs.iter().enumerate().filter(|(_, j)| j.name == name || j.definition == name).map(|(i, _)| i).collect();
+    let hits: Vec<usize> = pipeline
+        .jobs
+        .iter()
+        .enumerate()
+        .filter(|(_, j)| j.name == name || j.definition == name)
+        .map(|(i, _)| i)
+        .collect();
     if hits.is_empty() {
         let names: Vec<&str> = pipeline.jobs.iter().map(|j| j.name.as_str()).collect();
-        let hint = ci::diag::did_you_mean(name, names.iter().copied()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+        let hint = ci::diag::did_you_mean(name, names.iter().copied())
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
         let why = excluded.iter().find(|(n, _)| n == name).map(|(_, r)| format!(": {r}")).unwrap_or_default();
         return Err(format!("no job `{name}` in this pipeline{why}{hint}"));
     }
@@ -105,7 +113,12 @@ fn find_jobs(pipeline: &ci::model::Pipeline, excluded: &[(String, String)], name
 
 fn peek_next_run_id(state: &Path) -> u64 {
     std::fs::read_dir(state.join("runs"))
-        .map(|rd| rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u64>().ok())).max().unwrap_or(0))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u64>().ok()))
+                .max()
+                .unwrap_or(0)
+        })
         .unwrap_or(0)
         + 1
 }
@@ -158,6 +171,8 @@ fn run(args: &RunArgs, out: &Output) -> Result<i32, (i32, String)> {
     }
     if compiled.has_errors() {
         let n = compiled.diagnostics.iter().filter(|d| d.is_error()).count();
+        let diags: Vec<_> = compiled.diagnostics.iter().map(|d| compiled.sources.to_json(d)).collect();
+        out.json(&serde_json::json!({"run": null, "status": "invalid", "jobs": [], "diagnostics": diags}));
         return Err(invalid(format!("{}: {n} error(s); nothing was run", setup.rel_file)));
     }
     if compiled.workflow_excluded {
@@ -194,9 +209,11 @@ fn run(args: &RunArgs, out: &Output) -> Result<i32, (i32, String)> {
     }
     let root = setup.project.root().to_path_buf();
     let state_dir = root.join(".shipway");
-    let run_dir = RunDir::create(&state_dir).map_err(|e| (exit::INTERNAL, format!("cannot create {}: {e}", state_dir.display())))?;
+    let run_dir = RunDir::create(&state_dir)
+        .map_err(|e| (exit::INTERNAL, format!("cannot create {}: {e}", state_dir.display())))?;
     let snap_start = std::time::Instant::now();
-    let snapshot = Arc::new(Snapshot::new(&root, setup.project.files().to_vec(), &run_dir.path, setup.project.is_git()));
+    let snapshot =
+        Arc::new(Snapshot::new(&root, setup.project.files().to_vec(), &run_dir.path, setup.project.is_git()));
     out.human(&format!(
         "Run {} of {} on {} ({}): {} jobs, snapshot of {} files ready in {} ms\n",
         run_dir.id,

@@ -2,10 +2,12 @@
 //! to validated job definitions and produce the [`Pipeline`] model.
 
 use super::expr;
-use super::job::{self, ChangesDef, Inherit, JobDef, NeedDef, OnlyDef, ParallelDef, Reader, RuleDef, WhenDef};
+use super::job::{
+    self, ChangesDef, Inherit, JobDef, NeedDef, OnlyDef, ParallelDef, Reader, RuleDef, VarScope, WhenDef,
+};
 use super::load::GLOBAL_KEYS;
 use super::{Context, Project};
-use crate::diag::{Diagnostic, did_you_mean};
+use crate::diag::{Diagnostic, SourceMap, did_you_mean};
 use crate::model::{
     AllowFailure, Artifacts, Cache, CacheKey, DEFAULT_TIMEOUT_SECS, Environment, Job, NeedEdge, Pipeline, When,
 };
@@ -35,15 +37,26 @@ struct Pending {
     order: (usize, usize, usize),
 }
 
-pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Project, diags: &mut Vec<Diagnostic>) -> Built {
-    let mut r = Reader { diags };
+pub(crate) fn build(
+    root: &Node,
+    file: &str,
+    ctx: &Context,
+    project: &dyn Project,
+    sources: &SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) -> Built {
+    let mut r = Reader { diags, sources };
     let empty = Map::default();
     let map = root.as_map().unwrap_or(&empty);
 
     // --- Global keywords -------------------------------------------------
     let mut user_stages: Option<Vec<(String, Mark)>> = None;
     if let Some(n) = map.get("stages") {
-        user_stages = r.strings(n, "stages");
+        if n.as_seq().is_some() {
+            user_stages = r.strings(n, "stages");
+        } else {
+            r.wrong(n, "stages", "a list of stage names");
+        }
     }
     let mut stages = vec![".pre".to_string()];
     match &user_stages {
@@ -58,7 +71,7 @@ pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Projec
     }
     stages.push(".post".to_string());
 
-    let global_vars = map.get("variables").map(|n| r.variables(n, "variables")).unwrap_or_default();
+    let global_vars = map.get("variables").map(|n| r.variables(n, "variables", VarScope::Global)).unwrap_or_default();
 
     let mut defaults = Map::default();
     if let Some(n) = map.get("default")
@@ -83,6 +96,8 @@ pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Projec
     // --- workflow ---------------------------------------------------------
     let mut workflow_vars: Vec<RawVar> = vec![];
     let mut pipeline_name = None;
+    // With `workflow:rules`, jobs lose the `only: [branches, tags]` default.
+    let mut has_workflow_rules = false;
     let pipeline_layer = ctx.pipeline_layer();
     let predefined = ctx.predefined();
     if let Some(w) = map.get("workflow")
@@ -91,7 +106,9 @@ pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Projec
         r.unknown_keys(wm, &["rules", "name", "auto_cancel"], "`workflow`");
         let rules: Vec<RuleDef> = match wm.get("rules") {
             Some(n) => match n.as_seq() {
-                Some(items) => items.iter().filter_map(|i| job::parse_rule(&mut r, i, "workflow:rules", false)).collect(),
+                Some(items) => {
+                    job::flatten(items).filter_map(|i| job::parse_rule(&mut r, i, "workflow:rules", false)).collect()
+                }
                 None => {
                     r.wrong(n, "workflow:rules", "a list");
                     vec![]
@@ -99,10 +116,11 @@ pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Projec
             },
             None => vec![],
         };
+        has_workflow_rules = wm.contains("rules");
         let resolved = vars::resolve(&[&predefined, &global_vars, &pipeline_layer], &|k| ctx.env(k));
         if wm.contains("rules") && !rules.is_empty() {
             let lookup = lookup_in(&resolved);
-            match first_matching_rule(&rules, &lookup, project) {
+            match first_matching_rule(&rules, &lookup, project, ctx) {
                 Some(rule) if rule.when != Some(WhenDef::Never) => workflow_vars = rule.variables.clone(),
                 _ => {
                     return Built { pipeline: None, excluded: vec![], workflow_excluded: true };
@@ -112,7 +130,8 @@ pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Projec
         if let Some(n) = wm.get("name")
             && let Some(s) = r.string(n, "workflow:name")
         {
-            let resolved = vars::resolve(&[&predefined, &global_vars, &workflow_vars, &pipeline_layer], &|k| ctx.env(k));
+            let resolved =
+                vars::resolve(&[&predefined, &global_vars, &workflow_vars, &pipeline_layer], &|k| ctx.env(k));
             pipeline_name = Some(vars::expand(&s, &lookup_in(&resolved)));
         }
     }
@@ -129,6 +148,14 @@ pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Projec
             hidden_names.push(name.to_string());
             continue;
         }
+        if let Some(keyword) = misspelled_keyword(name, v) {
+            r.diags.push(
+                Diagnostic::error("unknown-key", format!("unknown top-level key `{name}`"))
+                    .at_mark(k.mark)
+                    .help(format!("did you mean `{keyword}`?")),
+            );
+            continue;
+        }
         let mut node = v.clone();
         if let Some(jm) = node.as_map_mut() {
             let inherit = job::inherit_default(&mut r, jm);
@@ -138,7 +165,7 @@ pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Projec
                 }
             }
         }
-        if let Some(def) = job::parse_job(&mut r, name, &node) {
+        if let Some(def) = job::parse_job(&mut r, name, k.mark, &node) {
             defs.push(def);
         }
     }
@@ -156,10 +183,17 @@ pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Projec
             let (s, mark) = d.stage.clone().unwrap_or(("test".into(), d.mark));
             let mut diag = Diagnostic::error(
                 "unknown-stage",
-                format!("job `{}` uses stage `{s}`, which is not in `stages` ({})", d.name, stages[1..stages.len() - 1].join(", ")),
+                format!(
+                    "job `{}` uses stage `{s}`, which is not in `stages` ({})",
+                    d.name,
+                    stages[1..stages.len() - 1].join(", ")
+                ),
             )
             .at_mark(mark);
-            if let Some(x) = did_you_mean(&s, stages.iter().map(|s| s.as_str())) {
+            if d.stage.is_none() {
+                diag =
+                    diag.help("a job without `stage:` runs in `test`; add `test` to `stages` or give the job a stage");
+            } else if let Some(x) = did_you_mean(&s, stages.iter().map(|s| s.as_str())) {
                 diag = diag.help(format!("did you mean `{x}`?"));
             }
             diags.push(diag);
@@ -168,17 +202,24 @@ pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Projec
         for rule in d.rules.iter().flatten() {
             all_needs.extend(rule.needs.iter().flatten());
         }
+        for list in d.needs.iter().chain(d.rules.iter().flatten().filter_map(|r| r.needs.as_ref())) {
+            report_duplicate_needs(&d.name, list, diags);
+        }
         for n in all_needs {
             if !def_names.contains(&n.job.as_str()) && !n.optional {
-                let mut diag = Diagnostic::error("unknown-need", format!("job `{}` needs `{}`, which is not defined", d.name, n.job))
-                    .at_mark(n.mark);
+                let mut diag = Diagnostic::error(
+                    "unknown-need",
+                    format!("job `{}` needs `{}`, which is not defined", d.name, n.job),
+                )
+                .at_mark(n.mark);
                 if hidden_names.contains(&n.job) {
                     diag = diag.help("hidden jobs (starting with `.`) never run and cannot be needed");
                 } else if let Some(x) = did_you_mean(&n.job, def_names.iter().copied()) {
                     diag = diag.help(format!("did you mean `{x}`?"));
                 }
                 diags.push(diag);
-            } else if let (Some(me), Some(other)) = (stage_of(d), defs.iter().find(|x| x.name == n.job).and_then(stage_of))
+            } else if let (Some(me), Some(other)) =
+                (stage_of(d), defs.iter().find(|x| x.name == n.job).and_then(stage_of))
                 && other > me
             {
                 diags.push(
@@ -193,8 +234,11 @@ pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Projec
         for (dep, mark) in d.dependencies.iter().flatten() {
             match defs.iter().find(|x| &x.name == dep) {
                 None => {
-                    let mut diag = Diagnostic::error("unknown-dependency", format!("job `{}` depends on `{dep}`, which is not defined", d.name))
-                        .at_mark(*mark);
+                    let mut diag = Diagnostic::error(
+                        "unknown-dependency",
+                        format!("job `{}` depends on `{dep}`, which is not defined", d.name),
+                    )
+                    .at_mark(*mark);
                     if let Some(x) = did_you_mean(dep, def_names.iter().copied()) {
                         diag = diag.help(format!("did you mean `{x}`?"));
                     }
@@ -202,13 +246,15 @@ pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Projec
                 }
                 Some(other) => {
                     if let (Some(me), Some(o)) = (stage_of(d), stage_of(other))
-                        && o >= me
-                        && d.needs.is_none()
+                        && o > me
                     {
                         diags.push(
                             Diagnostic::error(
                                 "dependency-stage",
-                                format!("job `{}` depends on `{dep}`, which is not in a previous stage", d.name),
+                                format!(
+                                    "job `{}` depends on `{dep}`, which is in a later stage (`{}`)",
+                                    d.name, stages[o]
+                                ),
                             )
                             .at_mark(*mark),
                         );
@@ -237,18 +283,27 @@ pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Projec
         let Some(stage_index) = stage_of(d) else { continue };
         if d.trigger {
             diags.push(
-                Diagnostic::warning("unsupported", format!("job `{}`: `trigger` (downstream pipelines) is not supported locally; the job is left out", d.name))
-                    .at_mark(d.mark),
+                Diagnostic::warning(
+                    "unsupported",
+                    format!(
+                        "job `{}`: `trigger` (downstream pipelines) is not supported locally; the job is left out",
+                        d.name
+                    ),
+                )
+                .at_mark(d.mark),
             );
             excluded.push((d.name.clone(), "trigger jobs are not supported locally".into()));
             continue;
         }
         for (ii, inst) in instances(di, d).into_iter().enumerate() {
             let stage = stages[stage_index].clone();
-            let global: Vec<RawVar> = match &d.inherit_variables {
-                Inherit::All => global_vars.clone(),
+            // The pipeline's own variables: global ones overridden by
+            // `workflow:rules:variables`; `inherit:variables` filters both.
+            let root = global_vars.iter().chain(&workflow_vars);
+            let root: Vec<RawVar> = match &d.inherit_variables {
+                Inherit::All => root.cloned().collect(),
                 Inherit::None => vec![],
-                Inherit::Only(list) => global_vars.iter().filter(|v| list.contains(&v.key)).cloned().collect(),
+                Inherit::Only(list) => root.filter(|v| list.contains(&v.key)).cloned().collect(),
             };
             let mut job_pre = vec![
                 rv("CI_JOB_NAME", &inst.name),
@@ -260,8 +315,7 @@ pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Projec
                 job_pre.push(rv("CI_NODE_INDEX", &i.to_string()));
             }
             let matrix_vars: Vec<RawVar> = inst.matrix.iter().map(|(k, v)| rv(k, v)).collect();
-            let base_layers: [&[RawVar]; 6] =
-                [&predefined, &job_pre, &global, &workflow_vars, &d.variables, &matrix_vars];
+            let base_layers: [&[RawVar]; 5] = [&predefined, &job_pre, &root, &d.variables, &matrix_vars];
             let pre_rules = {
                 let mut layers: Vec<&[RawVar]> = base_layers.to_vec();
                 layers.push(&pipeline_layer);
@@ -270,51 +324,50 @@ pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Projec
             let lookup = lookup_in(&pre_rules);
 
             // Decide inclusion.
+            // The job's own `allow_failure`, or GitLab's default for it: true
+            // when the job itself says `when: manual`. `rules:allow_failure`
+            // overrides it; a `when: manual` that comes from a rule does not
+            // change it.
+            let static_allow_failure = d
+                .allow_failure
+                .clone()
+                .unwrap_or(AllowFailure { allowed: d.when == Some(WhenDef::Manual), exit_codes: vec![] });
             let decision = match &d.rules {
-                Some(rules) => match first_matching_rule(rules, &lookup, project) {
+                Some(rules) => match first_matching_rule(rules, &lookup, project, ctx) {
                     None => {
                         excluded.push((inst.name.clone(), "no `rules` entry matched".into()));
                         continue;
                     }
-                    Some(rule) if rule.when == Some(WhenDef::Never) || (rule.when.is_none() && d.when == Some(WhenDef::Never)) => {
+                    Some(rule) if rule.when == Some(WhenDef::Never) => {
                         excluded.push((inst.name.clone(), "`rules` matched with `when: never`".into()));
                         continue;
                     }
-                    Some(rule) => {
-                        let when = rule.when.or(d.when).unwrap_or(WhenDef::OnSuccess);
-                        Decision {
-                            when,
-                            allow_failure: rule.allow_failure.clone().or_else(|| d.allow_failure.clone()),
-                            manual_default_allowed: false,
-                            rule_vars: rule.variables.clone(),
-                            needs: rule.needs.clone().or_else(|| d.needs.clone()),
-                            start_in: rule.start_in.or(d.start_in),
-                        }
-                    }
+                    Some(rule) => Decision {
+                        when: rule.when.or(d.when).unwrap_or(WhenDef::OnSuccess),
+                        allow_failure: rule.allow_failure.clone().unwrap_or(static_allow_failure),
+                        rule_vars: rule.variables.clone(),
+                        needs: rule.needs.clone().or_else(|| d.needs.clone()),
+                        start_in: rule.start_in,
+                    },
                 },
                 None => {
-                    let only = d.only.clone().unwrap_or_else(|| OnlyDef {
-                        refs: vec!["branches".into(), "tags".into()],
-                        ..Default::default()
-                    });
-                    if !only_matches(&only, ctx, &lookup, project) {
+                    let default_only = OnlyDef { refs: vec!["branches".into(), "tags".into()], ..Default::default() };
+                    let only = d.only.as_ref().or((!has_workflow_rules).then_some(&default_only));
+                    if let Some(only) = only
+                        && !only_matches(only, ctx, &lookup, project)
+                    {
                         excluded.push((inst.name.clone(), "`only` does not match this pipeline".into()));
                         continue;
                     }
                     if let Some(except) = &d.except
-                        && only_matches(except, ctx, &lookup, project)
+                        && except_matches(except, ctx, &lookup, project)
                     {
                         excluded.push((inst.name.clone(), "`except` matches this pipeline".into()));
                         continue;
                     }
-                    if d.when == Some(WhenDef::Never) {
-                        excluded.push((inst.name.clone(), "`when: never`".into()));
-                        continue;
-                    }
                     Decision {
                         when: d.when.unwrap_or(WhenDef::OnSuccess),
-                        allow_failure: d.allow_failure.clone(),
-                        manual_default_allowed: true,
+                        allow_failure: static_allow_failure,
                         rule_vars: vec![],
                         needs: d.needs.clone(),
                         start_in: d.start_in,
@@ -329,10 +382,7 @@ pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Projec
                 WhenDef::Manual => When::Manual,
                 WhenDef::Delayed => When::Delayed,
             };
-            let allow_failure = decision.allow_failure.unwrap_or(AllowFailure {
-                allowed: when == When::Manual && decision.manual_default_allowed,
-                exit_codes: vec![],
-            });
+            let allow_failure = decision.allow_failure;
             let timeout_secs = d.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS);
             let mut job_pre2 = job_pre.clone();
             job_pre2.push(rv("CI_JOB_TIMEOUT", &timeout_secs.to_string()));
@@ -340,7 +390,7 @@ pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Projec
                 job_pre2.push(rv("CI_JOB_MANUAL", "true"));
             }
             let mut layers: Vec<&[RawVar]> =
-                vec![&predefined, &job_pre2, &global, &workflow_vars, &d.variables, &matrix_vars, &decision.rule_vars];
+                vec![&predefined, &job_pre2, &root, &d.variables, &matrix_vars, &decision.rule_vars];
             layers.push(&pipeline_layer);
             let mut variables = vars::resolve(&layers, &|k| ctx.env(k));
             let expand = |s: &str, vars: &[(String, String)]| vars::expand(s, &lookup_in(vars));
@@ -418,7 +468,12 @@ pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Projec
                 mark: d.mark,
             };
             let _ = inst.def;
-            pending.push(Pending { job, needs: decision.needs, deps: d.dependencies.clone(), order: (stage_index, di, ii) });
+            pending.push(Pending {
+                job,
+                needs: decision.needs,
+                deps: d.dependencies.clone(),
+                order: (stage_index, di, ii),
+            });
         }
     }
 
@@ -437,7 +492,12 @@ pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Projec
                     None => names.iter().enumerate().filter(|(_, (def, _))| def == &n.job).map(|(i, _)| i).collect(),
                     Some(combos) => {
                         let wanted: Vec<String> = combos.iter().map(|c| matrix_name(&n.job, c)).collect();
-                        names.iter().enumerate().filter(|(_, (_, name))| wanted.contains(name)).map(|(i, _)| i).collect()
+                        names
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, (_, name))| wanted.contains(name))
+                            .map(|(i, _)| i)
+                            .collect()
                     }
                 };
                 if targets.is_empty() {
@@ -463,7 +523,10 @@ pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Projec
                 }
             }
             if edges.len() > 50 {
-                diags.push(Diagnostic::error("too-many-needs", format!("job `{}` has more than 50 needs", job.name)).at_mark(job.mark));
+                diags.push(
+                    Diagnostic::error("too-many-needs", format!("job `{}` has more than 50 needs", job.name))
+                        .at_mark(job.mark),
+                );
             }
             job.needs = Some(edges);
         }
@@ -484,8 +547,7 @@ pub(crate) fn build(root: &Node, file: &str, ctx: &Context, project: &dyn Projec
 
 struct Decision {
     when: WhenDef,
-    allow_failure: Option<AllowFailure>,
-    manual_default_allowed: bool,
+    allow_failure: AllowFailure,
     rule_vars: Vec<RawVar>,
     needs: Option<Vec<NeedDef>>,
     start_in: Option<u64>,
@@ -497,6 +559,37 @@ fn rv(k: &str, v: &str) -> RawVar {
 
 fn lookup_in(vars: &[(String, String)]) -> impl Fn(&str) -> Option<String> + '_ {
     move |k: &str| vars.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+}
+
+/// GitLab rejects a `needs` list that names the same job (or the same
+/// matrix instance) twice.
+fn report_duplicate_needs(job: &str, needs: &[NeedDef], diags: &mut Vec<Diagnostic>) {
+    let mut seen: HashSet<String> = HashSet::new();
+    for n in needs {
+        let names = match &n.matrix {
+            None => vec![n.job.clone()],
+            Some(combos) => combos.iter().map(|c| matrix_name(&n.job, c)).collect(),
+        };
+        for name in names {
+            if !seen.insert(name.clone()) {
+                diags.push(
+                    Diagnostic::error("duplicate-need", format!("job `{job}` needs `{name}` more than once"))
+                        .at_mark(n.mark),
+                );
+            }
+        }
+    }
+}
+
+/// The global keyword a top-level `name` probably misspells (`stags:`,
+/// `variabels:`): the name is close to one and its value cannot be a job
+/// (it is not a mapping, or has no `script`, `trigger` or `run`).
+fn misspelled_keyword(name: &str, value: &Node) -> Option<&'static str> {
+    let job_like = value.as_map().is_some_and(|m| m.contains("script") || m.contains("trigger") || m.contains("run"));
+    if job_like {
+        return None;
+    }
+    did_you_mean(name, GLOBAL_KEYS.iter().copied())
 }
 
 fn matrix_name(job: &str, combo: &[(String, String)]) -> String {
@@ -516,13 +609,23 @@ fn instances(def: usize, d: &JobDef) -> Vec<Instance> {
             combos
                 .into_iter()
                 .enumerate()
-                .map(|(i, c)| Instance { def, name: matrix_name(&d.name, &c), matrix: c, node: Some((i as u32 + 1, total)) })
+                .map(|(i, c)| Instance {
+                    def,
+                    name: matrix_name(&d.name, &c),
+                    matrix: c,
+                    node: Some((i as u32 + 1, total)),
+                })
                 .collect()
         }
     }
 }
 
-fn first_matching_rule<'r>(rules: &'r [RuleDef], lookup: &dyn Fn(&str) -> Option<String>, project: &dyn Project) -> Option<&'r RuleDef> {
+fn first_matching_rule<'r>(
+    rules: &'r [RuleDef],
+    lookup: &dyn Fn(&str) -> Option<String>,
+    project: &dyn Project,
+    ctx: &Context,
+) -> Option<&'r RuleDef> {
     rules.iter().find(|rule| {
         if let Some(e) = &rule.if_
             && !expr::eval(e, lookup)
@@ -530,7 +633,7 @@ fn first_matching_rule<'r>(rules: &'r [RuleDef], lookup: &dyn Fn(&str) -> Option
             return false;
         }
         if let Some(c) = &rule.changes
-            && !changes_match(c, lookup, project)
+            && !changes_match(c, lookup, project, ctx)
         {
             return false;
         }
@@ -547,58 +650,90 @@ fn first_matching_rule<'r>(rules: &'r [RuleDef], lookup: &dyn Fn(&str) -> Option
     })
 }
 
-fn changes_match(c: &ChangesDef, lookup: &dyn Fn(&str) -> Option<String>, project: &dyn Project) -> bool {
+/// Whether a pipeline has a list of pushed changes to test `changes` with:
+/// branch pushes and merge requests do; tags, schedules, web and API
+/// pipelines do not, and GitLab then treats `changes` as matching.
+fn has_push_diff(ctx: &Context) -> bool {
+    !ctx.git.is_tag && matches!(ctx.source.as_str(), "push" | "merge_request_event" | "external_pull_request_event")
+}
+
+pub(crate) fn changes_match(
+    c: &ChangesDef,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    project: &dyn Project,
+    ctx: &Context,
+) -> bool {
     let compare_to = c.compare_to.as_ref().map(|s| vars::expand(s, lookup));
+    if compare_to.is_none() && !has_push_diff(ctx) {
+        return true;
+    }
     let Some(changed) = project.changed(compare_to.as_deref()) else {
-        // Unknown base (new branch, tag, no history): GitLab treats changes as true.
+        // Unknown base (new branch, no history): GitLab treats changes as true.
         return true;
     };
     let patterns: Vec<String> = c.paths.iter().map(|p| vars::expand(p, lookup)).collect();
     changed.iter().any(|f| patterns.iter().any(|p| super::glob_match(p.trim_start_matches('/'), f)))
 }
 
+/// `only`: every part given (refs, variables, changes) must match.
 fn only_matches(o: &OnlyDef, ctx: &Context, lookup: &dyn Fn(&str) -> Option<String>, project: &dyn Project) -> bool {
     let refs_ok = o.refs.is_empty() || o.refs.iter().any(|r| ref_matches(r, ctx));
     let vars_ok = o.variables.is_empty() || o.variables.iter().any(|e| expr::eval(e, lookup));
     let changes_ok = match &o.changes {
-        Some(c) => changes_match(c, lookup, project),
+        Some(c) => changes_match(c, lookup, project, ctx),
         None => true,
     };
     refs_ok && vars_ok && changes_ok
 }
 
-fn ref_matches(pattern: &str, ctx: &Context) -> bool {
-    let src = ctx.source.as_str();
-    let is_mr = src == "merge_request_event";
-    match pattern {
-        "branches" => !ctx.git.is_tag && !is_mr,
-        "tags" => ctx.git.is_tag,
-        "merge_requests" => is_mr,
-        "pushes" => src == "push",
-        "web" => src == "web",
-        "api" => src == "api",
-        "schedules" => src == "schedule",
-        "triggers" => src == "trigger",
-        "pipelines" => src == "pipeline",
-        "external" => src == "external",
-        "chat" => src == "chat",
-        "external_pull_requests" => src == "external_pull_request_event",
-        _ => {
-            if is_mr {
-                return false;
-            }
-            let pattern = pattern.split('@').next().unwrap_or(pattern);
-            if let Some(body) = pattern.strip_prefix('/')
-                && let Some(end) = body.rfind('/')
-            {
-                let (re, flags) = (&body[..end], &body[end + 1..]);
-                let mut b = regex::RegexBuilder::new(re);
-                b.case_insensitive(flags.contains('i'));
-                return b.build().map(|re| re.is_match(&ctx.git.ref_name)).unwrap_or(false);
-            }
-            pattern == ctx.git.ref_name
-        }
+/// `except`: any part given (refs, variables, changes) that matches leaves
+/// the job out.
+fn except_matches(o: &OnlyDef, ctx: &Context, lookup: &dyn Fn(&str) -> Option<String>, project: &dyn Project) -> bool {
+    o.refs.iter().any(|r| ref_matches(r, ctx))
+        || o.variables.iter().any(|e| expr::eval(e, lookup))
+        || o.changes.as_ref().is_some_and(|c| changes_match(c, lookup, project, ctx))
+}
+
+/// One `only`/`except` refs entry, as GitLab matches it: `pattern@path`
+/// also requires the project path; `branches` and `tags`; the pipeline
+/// source (`push`/`pushes`, `merge_requests`, `schedules`, ...); then, for
+/// branch and tag pipelines only, a `/regex/` or the exact ref name.
+fn ref_matches(entry: &str, ctx: &Context) -> bool {
+    let (pattern, path) = match entry.split_once('@') {
+        Some((p, path)) => (p, Some(path)),
+        None => (entry, None),
+    };
+    let project_path = format!("{}/{}", ctx.git.project_namespace, ctx.git.project_name);
+    if path.is_some_and(|p| p != project_path) {
+        return false;
     }
+    let is_mr = ctx.source == "merge_request_event";
+    let is_branch = !ctx.git.is_tag && !is_mr;
+    if (pattern == "tags" && ctx.git.is_tag) || (pattern == "branches" && is_branch) {
+        return true;
+    }
+    let source = ctx.source.strip_suffix("_event").unwrap_or(&ctx.source);
+    let plural = if source.ends_with("sh") || source.ends_with("ch") || source.ends_with('s') || source.ends_with('x') {
+        format!("{source}es")
+    } else {
+        format!("{source}s")
+    };
+    if pattern == source || pattern == plural {
+        return true;
+    }
+    if !(is_branch || ctx.git.is_tag) {
+        return false;
+    }
+    if let Some(body) = pattern.strip_prefix('/')
+        && let Some(end) = body.rfind('/')
+        && body[end + 1..].chars().all(|f| matches!(f, 'i' | 'm' | 's' | 'x' | 'U'))
+    {
+        let (re, flags) = (&body[..end], &body[end + 1..]);
+        let mut b = regex::RegexBuilder::new(re);
+        b.case_insensitive(flags.contains('i'));
+        return b.build().map(|re| re.is_match(&ctx.git.ref_name)).unwrap_or(false);
+    }
+    pattern == ctx.git.ref_name
 }
 
 fn check_definition_cycles(defs: &[JobDef], diags: &mut Vec<Diagnostic>) {
@@ -668,7 +803,11 @@ fn report_cycles(edges: &[Vec<(usize, Mark)>], name: &dyn Fn(usize) -> String, d
                             cyc.push(to);
                             let names: Vec<String> = cyc.iter().map(|&i| name(i)).collect();
                             diags.push(
-                                Diagnostic::error("needs-cycle", format!("`needs` form a cycle: {}", names.join(" -> "))).at_mark(mark),
+                                Diagnostic::error(
+                                    "needs-cycle",
+                                    format!("`needs` form a cycle: {}", names.join(" -> ")),
+                                )
+                                .at_mark(mark),
                             );
                         }
                     }
@@ -680,5 +819,42 @@ fn report_cycles(edges: &[Vec<(usize, Mark)>], name: &dyn Fn(usize) -> String, d
                 path.pop();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ref_matches;
+    use crate::gitlab::{Context, GitInfo};
+
+    fn ctx(source: &str, ref_name: &str, is_tag: bool) -> Context {
+        let git = GitInfo {
+            ref_name: ref_name.into(),
+            is_tag,
+            project_namespace: "group".into(),
+            project_name: "demo".into(),
+            ..Default::default()
+        };
+        Context { source: source.into(), git, ..Default::default() }
+    }
+
+    #[test]
+    fn refs_match_like_gitlab() {
+        let branch = ctx("push", "feature/x", false);
+        assert!(ref_matches("branches", &branch));
+        assert!(ref_matches("branches@group/demo", &branch));
+        assert!(!ref_matches("branches@other/demo", &branch));
+        assert!(ref_matches("pushes", &branch) && ref_matches("push", &branch));
+        assert!(ref_matches("/^FEAT/i", &branch));
+        assert!(ref_matches("feature/x", &branch));
+        let tag = ctx("push", "v1.0", true);
+        assert!(ref_matches("tags", &tag) && !ref_matches("branches", &tag));
+        assert!(ref_matches("/^v\\d/", &tag));
+        // Merge request pipelines: only the source keyword matches.
+        let mr = ctx("merge_request_event", "feature/x", false);
+        assert!(ref_matches("merge_requests", &mr));
+        assert!(!ref_matches("branches", &mr) && !ref_matches("feature/x", &mr) && !ref_matches("/feature/", &mr));
+        let sched = ctx("schedule", "main", false);
+        assert!(ref_matches("schedules", &sched) && ref_matches("branches", &sched));
     }
 }

@@ -47,6 +47,9 @@ enum Tok {
     RParen,
 }
 
+/// GitLab's lexer gives up after this many tokens.
+const MAX_TOKENS: usize = 100;
+
 fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
     let chars: Vec<char> = src.chars().collect();
     let mut i = 0;
@@ -67,9 +70,8 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
             }
             '$' => {
                 i += 1;
-                let braced = chars.get(i) == Some(&'{');
-                if braced {
-                    i += 1;
+                if chars.get(i) == Some(&'{') {
+                    return Err(err(start, "`${NAME}` does not work in expressions; write `$NAME`"));
                 }
                 let name_start = i;
                 while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
@@ -79,12 +81,6 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
                     return Err(err(start, "expected a variable name after `$`"));
                 }
                 let name: String = chars[name_start..i].iter().collect();
-                if braced {
-                    if chars.get(i) != Some(&'}') {
-                        return Err(err(i, "expected `}`"));
-                    }
-                    i += 1;
-                }
                 out.push((Tok::Var(name), start));
             }
             '"' | '\'' => {
@@ -132,6 +128,11 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
                         }
                     }
                 }
+                // GitLab's lexer wants at least two characters between the
+                // slashes: `/a/` is not a regular expression to it.
+                if i - start < 4 {
+                    return Err(err(start, "a regular expression needs at least two characters between its slashes"));
+                }
                 let mut flags = String::new();
                 while i < chars.len() && chars[i].is_ascii_alphabetic() {
                     flags.push(chars[i]);
@@ -174,6 +175,9 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
                 }
             }
             _ => return Err(err(start, &format!("unexpected character `{c}`"))),
+        }
+        if out.len() > MAX_TOKENS {
+            return Err(err(start, &format!("too many tokens: GitLab reads at most {MAX_TOKENS} in one expression")));
         }
     }
     Ok(out)
@@ -228,13 +232,6 @@ impl P {
             let op = *op;
             self.i += 1;
             let rhs = self.operand()?;
-            if matches!(op, CmpOp::Match | CmpOp::NoMatch) && !matches!(rhs, Expr::Regex { .. } | Expr::Var(_)) {
-                return Err(ExprError {
-                    offset: self.toks[self.i - 1].1,
-                    message: "`=~` and `!~` take a /regular expression/ (or a variable holding one) on the right"
-                        .into(),
-                });
-            }
             return Ok(Expr::Cmp { op, lhs: Box::new(lhs), rhs: Box::new(rhs) });
         }
         Ok(lhs)
@@ -284,13 +281,19 @@ fn build_regex(pattern: &str, flags: &str) -> Result<Regex, String> {
             's' => {
                 b.dot_matches_new_line(true);
             }
-            'x' => {
-                b.ignore_whitespace(true);
+            'U' => {
+                b.swap_greed(true);
             }
             other => return Err(format!("unknown regular expression flag `{other}`")),
         }
     }
-    b.size_limit(1 << 20).build().map_err(|e| format!("invalid regular expression: {e}"))
+    b.size_limit(1 << 20).build().map_err(|e| {
+        // The regex crate explains syntax errors over several lines (the
+        // pattern, a caret, the reason); a diagnostic wants the reason.
+        let text = e.to_string();
+        let reason = text.lines().rev().find_map(|l| l.strip_prefix("error: ")).unwrap_or(&text).to_string();
+        format!("invalid regular expression: {reason}")
+    })
 }
 
 fn check_regex(p: &str, f: &str) -> Result<(), String> {
@@ -308,7 +311,7 @@ pub fn parse(src: &str) -> Result<Expr, ExprError> {
     if p.i < p.toks.len() {
         return Err(ExprError {
             offset: p.offset(),
-            message: format!("unexpected {} after a complete expression", describe(&p.toks[p.i].0)),
+            message: format!("expected `&&`, `||` or the end of the expression, found {}", describe(&p.toks[p.i].0)),
         });
     }
     Ok(e)
@@ -332,8 +335,8 @@ pub fn eval(e: &Expr, lookup: &dyn Fn(&str) -> Option<String>) -> bool {
             match op {
                 CmpOp::Eq => l == r,
                 CmpOp::Ne => l != r,
-                CmpOp::Match => matches(&l, &r),
-                CmpOp::NoMatch => !matches(&l, &r),
+                CmpOp::Match => matches(&l, &r).unwrap_or(false),
+                CmpOp::NoMatch => matches(&l, &r).is_none_or(|m| !m),
             }
         }
         other => match value(other, lookup) {
@@ -354,18 +357,32 @@ fn value(e: &Expr, lookup: &dyn Fn(&str) -> Option<String>) -> Val {
     }
 }
 
-fn matches(l: &Val, r: &Val) -> bool {
-    let Val::Str(text) = l else { return false };
-    let (pattern, flags) = match r {
-        Val::Regex(p, f) => (p.clone(), f.clone()),
-        // A variable holding `/pattern/flags`, as GitLab allows.
-        Val::Str(s) => match s.strip_prefix('/').and_then(|rest| rest.rfind('/').map(|i| (rest, i))) {
-            Some((rest, i)) => (rest[..i].to_string(), rest[i + 1..].to_string()),
-            None => return false,
-        },
-        Val::Null => return false,
+/// `=~` as GitLab evaluates it: `None` when the right side is null (then
+/// `=~` is false and `!~` true). An undefined left side is the empty string.
+/// A string on the right that reads as `/pattern/flags` is a regular
+/// expression; any other string matches when it contains the left side
+/// (Ruby's `String#scan`).
+fn matches(l: &Val, r: &Val) -> Option<bool> {
+    let text = match l {
+        Val::Str(s) => s.as_str(),
+        Val::Regex(p, _) => p.as_str(),
+        Val::Null => "",
     };
-    build_regex(&pattern, &flags).map(|re| re.is_match(text)).unwrap_or(false)
+    match r {
+        Val::Null => None,
+        Val::Regex(p, f) => Some(build_regex(p, f).is_ok_and(|re| re.is_match(text))),
+        Val::Str(s) => {
+            let as_regex = s
+                .strip_prefix('/')
+                .and_then(|rest| rest.rfind('/').map(|i| (&rest[..i], &rest[i + 1..])))
+                .filter(|(_, flags)| flags.chars().all(|f| matches!(f, 'i' | 's' | 'm' | 'U')))
+                .and_then(|(p, f)| build_regex(p, f).ok());
+            Some(match as_regex {
+                Some(re) => re.is_match(text),
+                None => s.contains(text),
+            })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -388,12 +405,33 @@ mod tests {
         assert!(ev("$A", &[("A", "1")]));
         assert!(ev("$B =~ /^rel-\\d+$/", &[("B", "rel-12")]));
         assert!(ev("$B =~ /REL/i", &[("B", "rel")]));
-        assert!(ev("$B !~ /x/", &[("B", "y")]));
-        assert!(!ev("$U =~ /.*/", &[]));
+        assert!(ev("$B !~ /xy/", &[("B", "y")]));
+        // An undefined left side is the empty string; a null right side
+        // never matches; a plain string on the right is a substring test.
+        assert!(ev("$U =~ /.*/", &[]));
+        assert!(!ev("$U =~ /.+/", &[]));
+        assert!(!ev("$A =~ $U", &[("A", "x")]));
+        assert!(ev("$A !~ $U", &[("A", "x")]));
+        assert!(ev("$A =~ \"main\"", &[("A", "ai")]));
+        assert!(!ev("$A =~ $P", &[("A", "x"), ("P", "main")]));
+        assert!(ev("$B =~ /^A.C/s", &[("B", "A\nC")]));
         assert!(ev("$A || $B && $C", &[("A", "1")]));
         assert!(!ev("($A || $B) && $C", &[("A", "1")]));
         assert!(ev("$B =~ $P", &[("B", "main"), ("P", "/^ma/")]));
         assert!(ev("$A == $B", &[("A", "1"), ("B", "1")]));
+    }
+
+    #[test]
+    fn gitlab_lexer_rules() {
+        // `${NAME}` is not a variable to GitLab's lexer; one-character
+        // regular expressions are not regular expressions to it either.
+        assert_eq!(parse("$A == ${B}").unwrap_err().offset, 6);
+        assert_eq!(parse("$A =~ /a/").unwrap_err().offset, 6);
+        assert!(parse("$A =~ /ab/").is_ok());
+        assert!(parse("$A =~ /ab/x").is_err());
+        let long = vec!["$A"; 51].join(" || ");
+        assert!(parse(&long).is_err());
+        assert!(parse(&vec!["$A"; 50].join(" || ")).is_ok());
     }
 
     #[test]
@@ -404,5 +442,7 @@ mod tests {
         assert_eq!(parse("$A =~ /(/").unwrap_err().offset, 6);
         assert!(parse("main").is_err());
         assert!(parse("$A == 'x' 'y'").is_err());
+        let e = parse("$A =~ /(x/").unwrap_err();
+        assert_eq!(e.message, "invalid regular expression: unclosed group");
     }
 }

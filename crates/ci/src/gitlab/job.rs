@@ -5,10 +5,8 @@
 //! on the run context (branch, variables); that is `build`'s job.
 
 use super::expr::{self, Expr};
-use crate::diag::{Diagnostic, did_you_mean};
-use crate::model::{
-    AllowFailure, Artifacts, ArtifactsWhen, CacheKey, CachePolicy, CacheWhen, Retry,
-};
+use crate::diag::{Diagnostic, SourceMap, did_you_mean};
+use crate::model::{AllowFailure, Artifacts, ArtifactsWhen, CacheKey, CachePolicy, CacheWhen, Retry};
 use crate::vars::RawVar;
 use crate::yaml::{Map, Mark, Node, Value};
 
@@ -35,6 +33,7 @@ pub(crate) const JOB_KEYS: &[&str] = &[
     "except",
     "pages",
     "parallel",
+    "publish",
     "release",
     "resource_group",
     "retry",
@@ -48,7 +47,6 @@ pub(crate) const JOB_KEYS: &[&str] = &[
     "tags",
     "timeout",
     "trigger",
-    "type",
     "variables",
     "when",
 ];
@@ -60,6 +58,7 @@ pub(crate) const DEFAULT_KEYS: &[&str] = &[
     "cache",
     "hooks",
     "id_tokens",
+    "identity",
     "image",
     "interruptible",
     "retry",
@@ -116,7 +115,7 @@ pub(crate) struct NeedDef {
 #[derive(Clone, Debug)]
 pub(crate) enum ParallelDef {
     Count(u32),
-    Matrix(Vec<Vec<(String, Vec<String>)>>),
+    Matrix(Vec<MatrixRow>),
 }
 
 #[derive(Clone, Debug)]
@@ -186,6 +185,19 @@ pub(crate) struct JobDef {
 /// A little typed reader over YAML nodes that records problems.
 pub(crate) struct Reader<'a> {
     pub diags: &'a mut Vec<Diagnostic>,
+    /// The source files, to point inside scalars (expressions).
+    pub sources: &'a SourceMap,
+}
+
+/// Where a `variables:` mapping is, which decides the forms it may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum VarScope {
+    /// Top-level `variables:`.
+    Global,
+    /// A job's `variables:`.
+    Job,
+    /// `rules:variables` and `workflow:rules:variables`.
+    Rule,
 }
 
 impl Reader<'_> {
@@ -260,22 +272,31 @@ impl Reader<'_> {
 
     fn script_into(&mut self, node: &Node, what: &str, depth: usize, out: &mut Vec<String>) -> bool {
         match &node.value {
-            Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
-                out.push(node.scalar_string().unwrap_or_default());
+            Value::Str(s) => {
+                out.push(s.clone());
                 true
             }
             Value::Seq(items) if depth < 10 => {
                 let mut ok = true;
                 for i in items {
-                    if i.is_null() {
-                        continue;
-                    }
                     ok &= self.script_into(i, what, depth + 1, out);
                 }
                 ok
             }
+            _ if is_failed_reference(node) => false,
+            Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wrong-type",
+                        format!("`{what}` lines must be strings, found {}", node.type_name()),
+                    )
+                    .at_mark(node.mark)
+                    .help("quote the line"),
+                );
+                false
+            }
             _ => {
-                self.wrong(node, what, "a string or a list of strings");
+                self.wrong(node, what, "a string or a list of strings (nested at most 10 deep)");
                 false
             }
         }
@@ -284,8 +305,11 @@ impl Reader<'_> {
     pub(crate) fn unknown_keys(&mut self, map: &Map, allowed: &[&str], context: &str) {
         for (k, _) in &map.entries {
             if !allowed.contains(&k.name.as_str()) {
-                let mut d = Diagnostic::error("unknown-key", format!("unknown key `{}` in {context}", k.name)).at_mark(k.mark);
-                if let Some(s) = did_you_mean(&k.name, allowed.iter().copied()) {
+                let mut d =
+                    Diagnostic::error("unknown-key", format!("unknown key `{}` in {context}", k.name)).at_mark(k.mark);
+                if k.name == "type" && allowed.contains(&"stage") {
+                    d = d.help("`type` was removed in GitLab 15.0; use `stage`");
+                } else if let Some(s) = did_you_mean(&k.name, allowed.iter().copied()) {
                     d = d.help(format!("did you mean `{s}`?"));
                 }
                 self.diags.push(d);
@@ -293,67 +317,120 @@ impl Reader<'_> {
         }
     }
 
-    pub(crate) fn variables(&mut self, node: &Node, what: &str) -> Vec<RawVar> {
+    /// A `variables:` mapping. Values must be strings or integers (floats,
+    /// booleans and null are YAML's, not GitLab's); the `value:` mapping form
+    /// takes `value` and `expand` everywhere, `description` and `options`
+    /// only at the top level, and is not allowed in `rules:variables`.
+    pub(crate) fn variables(&mut self, node: &Node, what: &str, scope: VarScope) -> Vec<RawVar> {
         let Some(map) = self.map(node, what) else { return vec![] };
         let mut out = Vec::new();
         for (k, v) in &map.entries {
-            if k.name.is_empty() || !k.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            // GitLab takes any name here (its check is on the YAML type
+            // only); an environment cannot hold `=` or NUL in one, though.
+            if k.name.is_empty() || k.name.contains(['=', '\0']) {
                 self.diags.push(
-                    Diagnostic::error("invalid-value", format!("variable name `{}` may only contain letters, digits and `_`", k.name))
-                        .at_mark(k.mark),
+                    Diagnostic::error(
+                        "invalid-value",
+                        format!("`{}` cannot be a variable name", k.name.escape_debug()),
+                    )
+                    .at_mark(k.mark),
                 );
                 continue;
             }
             match &v.value {
-                Value::Str(_) | Value::Int(_) | Value::Float(_) => {
-                    out.push(RawVar { key: k.name.clone(), value: v.scalar_string().unwrap_or_default(), expand: true })
-                }
-                Value::Null => out.push(RawVar { key: k.name.clone(), value: String::new(), expand: true }),
-                Value::Map(m) => {
-                    self.unknown_keys(m, &["value", "description", "expand", "options"], &format!("variable `{}`", k.name));
+                Value::Map(m) if scope != VarScope::Rule => {
+                    let allowed: &[&str] = match scope {
+                        VarScope::Global => &["value", "description", "expand", "options"],
+                        _ => &["value", "expand"],
+                    };
+                    self.unknown_keys(m, allowed, &format!("variable `{}`", k.name));
                     let value = match m.get("value") {
-                        Some(n) if n.is_null() => String::new(),
-                        Some(n) => self.string(n, &format!("{what}:{}:value", k.name)).unwrap_or_default(),
+                        Some(n) => self.variable_value(&k.name, n).unwrap_or_default(),
                         None => String::new(),
                     };
                     let expand = match m.get("expand") {
                         Some(n) => self.boolean(n, &format!("{what}:{}:expand", k.name)).unwrap_or(true),
                         None => true,
                     };
+                    if let Some(opts) = m.get("options").filter(|_| scope == VarScope::Global)
+                        && let Some(opts) = self.strings(opts, &format!("{what}:{}:options", k.name))
+                        && !opts.iter().any(|(o, _)| *o == value)
+                    {
+                        self.invalid(
+                            m.get("value").unwrap_or(v),
+                            format!("variable `{}`: the value `{value}` is not one of its `options`", k.name),
+                        );
+                    }
                     out.push(RawVar { key: k.name.clone(), value, expand });
                 }
-                Value::Bool(_) => {
-                    self.diags.push(
-                        Diagnostic::error(
-                            "wrong-type",
-                            format!("variable `{}` must be a string or a number, found boolean", k.name),
-                        )
-                        .at_mark(v.mark)
-                        .help("quote the value, e.g. \"true\""),
-                    );
+                Value::Map(_) => self.diags.push(
+                    Diagnostic::error(
+                        "wrong-type",
+                        format!("`{what}:{}` must be a string or an integer, found mapping", k.name),
+                    )
+                    .at_mark(v.mark)
+                    .help("rules take plain values, not the `value:` form"),
+                ),
+                _ => {
+                    if let Some(value) = self.variable_value(&k.name, v) {
+                        out.push(RawVar { key: k.name.clone(), value, expand: true });
+                    }
                 }
-                Value::Seq(_) => self.wrong(v, &format!("{what}:{}", k.name), "a string, a number or a mapping with `value`"),
             }
         }
         out
+    }
+
+    /// A scalar as written in the source (`no`, `3.10`), for advice on
+    /// quoting it; YAML has already turned it into a boolean or a number.
+    pub(crate) fn raw_token(&self, node: &Node) -> String {
+        let line = self.sources.line(node.mark.file, node.mark.pos.line).unwrap_or("");
+        let token: String = line
+            .chars()
+            .skip(node.mark.pos.col.saturating_sub(1) as usize)
+            .take_while(|c| !matches!(c, ' ' | '\t' | ',' | ']' | '}' | '#'))
+            .collect();
+        if token.is_empty() { node.scalar_string().unwrap_or_default() } else { token }
+    }
+
+    /// A variable's value: a string or an integer, as GitLab accepts them.
+    fn variable_value(&mut self, name: &str, v: &Node) -> Option<String> {
+        let help = match &v.value {
+            Value::Str(s) => return Some(s.clone()),
+            Value::Int(_) => return v.scalar_string(),
+            Value::Bool(_) | Value::Float(_) => format!("quote the value: \"{}\"", self.raw_token(v)),
+            Value::Null => "write \"\" for an empty value".to_string(),
+            Value::Seq(_) | Value::Map(_) => "a variable holds one string".to_string(),
+        };
+        self.diags.push(
+            Diagnostic::error(
+                "wrong-type",
+                format!("variable `{name}` must be a string or an integer, found {}", v.type_name()),
+            )
+            .at_mark(v.mark)
+            .help(help),
+        );
+        None
     }
 
     pub(crate) fn expression(&mut self, node: &Node, src: &str) -> Option<Expr> {
         match expr::parse(src) {
             Ok(e) => Some(e),
             Err(e) => {
-                let mut mark = node.mark;
-                // Point inside the expression; quoted scalars start one column later.
-                mark.pos.col += e.offset as u32 + quote_offset(node);
+                // Point at the bad token inside the scalar, wherever its
+                // quotes, escapes or line breaks put it.
+                let pos = crate::yaml::scalar_pos(self.sources.text(node.mark.file), node.mark.pos, src, e.offset);
                 self.diags.push(
-                    Diagnostic::error("bad-expression", format!("invalid expression `{src}`: {}", e.message)).at_mark(mark),
+                    Diagnostic::error("bad-expression", format!("invalid expression `{src}`: {}", e.message))
+                        .at(node.mark.file, pos),
                 );
                 None
             }
         }
     }
 
-    pub(crate) fn when(&mut self, node: &Node, what: &str, allow_never: bool) -> Option<WhenDef> {
+    /// A `when:` value among `allowed`.
+    pub(crate) fn when(&mut self, node: &Node, what: &str, allowed: &[&str]) -> Option<WhenDef> {
         let s = self.string(node, what)?;
         let w = match s.as_str() {
             "on_success" => WhenDef::OnSuccess,
@@ -361,21 +438,23 @@ impl Reader<'_> {
             "always" => WhenDef::Always,
             "manual" => WhenDef::Manual,
             "delayed" => WhenDef::Delayed,
-            "never" if allow_never => WhenDef::Never,
-            _ => {
-                let opts = ["on_success", "on_failure", "always", "manual", "delayed", "never"];
-                let mut d = Diagnostic::error(
-                    "invalid-value",
-                    format!("`{what}` must be one of on_success, on_failure, always, manual, delayed, never; found `{s}`"),
-                )
-                .at_mark(node.mark);
-                if let Some(x) = did_you_mean(&s, opts) {
-                    d = d.help(format!("did you mean `{x}`?"));
-                }
-                self.diags.push(d);
-                return None;
-            }
+            // `never`, or anything else, which `allowed` rejects just below.
+            _ => WhenDef::Never,
         };
+        if !allowed.contains(&s.as_str()) {
+            let mut d = Diagnostic::error(
+                "invalid-value",
+                format!("`{what}` must be one of {}; found `{s}`", allowed.join(", ")),
+            )
+            .at_mark(node.mark);
+            if s == "never" {
+                d = d.help("`when: never` only works in `rules` and `workflow:rules`");
+            } else if let Some(x) = did_you_mean(&s, allowed.iter().copied()) {
+                d = d.help(format!("did you mean `{x}`?"));
+            }
+            self.diags.push(d);
+            return None;
+        }
         Some(w)
     }
 
@@ -384,7 +463,8 @@ impl Reader<'_> {
             Value::Bool(b) => Some(AllowFailure { allowed: *b, exit_codes: vec![] }),
             Value::Map(m) => {
                 self.unknown_keys(m, &["exit_codes"], "`allow_failure`");
-                let codes = m.get("exit_codes").map(|n| self.ints(n, &format!("{what}:exit_codes"))).unwrap_or_default();
+                let codes =
+                    m.get("exit_codes").map(|n| self.ints(n, &format!("{what}:exit_codes"))).unwrap_or_default();
                 Some(AllowFailure { allowed: true, exit_codes: codes })
             }
             _ => {
@@ -410,20 +490,70 @@ impl Reader<'_> {
         out
     }
 
-    pub(crate) fn duration(&mut self, node: &Node, what: &str) -> Option<u64> {
-        let s = self.string(node, what)?;
+    /// A duration: a string such as `30 minutes` (GitLab does not take bare
+    /// numbers), at most `limit` seconds when given.
+    pub(crate) fn duration(&mut self, node: &Node, what: &str, limit: Option<(u64, &str)>) -> Option<u64> {
+        let s = match &node.value {
+            Value::Str(s) => s.clone(),
+            Value::Int(n) => {
+                self.diags.push(
+                    Diagnostic::error("wrong-type", format!("`{what}` must be a duration string, found integer"))
+                        .at_mark(node.mark)
+                        .help(format!("write it with a unit, e.g. `{what}: {n} seconds`")),
+                );
+                return None;
+            }
+            _ => {
+                self.wrong(node, what, "a duration string such as `30 minutes`");
+                return None;
+            }
+        };
         match parse_duration(&s) {
-            Some(d) => Some(d),
+            Some(d) => match limit {
+                Some((max, text)) if d > max => {
+                    self.invalid(node, format!("`{what}` must not exceed {text}; found `{s}`"));
+                    None
+                }
+                _ => Some(d),
+            },
             None => {
-                self.invalid(node, format!("`{what}`: cannot read `{s}` as a duration (e.g. `30m`, `1h 30m`, `2 hours`)"));
+                self.invalid(
+                    node,
+                    format!("`{what}`: cannot read `{s}` as a duration (e.g. `30m`, `1h 30m`, `2 hours`)"),
+                );
                 None
             }
         }
     }
 }
 
-fn quote_offset(node: &Node) -> u32 {
-    u32::from(node.quoted)
+/// `start_in` may delay a job by one week at most.
+const START_IN_LIMIT: (u64, &str) = (7 * 86_400, "1 week");
+/// A job timeout may be one month at most (GitLab's 1.month: 30.436875 days).
+const TIMEOUT_LIMIT: (u64, &str) = (2_629_746, "1 month");
+
+/// The items of a list with nested lists spliced in, as GitLab flattens
+/// `rules`, `needs` and `cache` lists (where `!reference` puts lists inside
+/// lists). Nesting deeper than GitLab's 10 levels is left for the type check.
+pub(crate) fn flatten(items: &[Node]) -> impl Iterator<Item = &Node> {
+    fn walk<'n>(items: &'n [Node], depth: usize, out: &mut Vec<&'n Node>) {
+        for i in items {
+            match &i.value {
+                Value::Seq(inner) if depth < 10 => walk(inner, depth + 1, out),
+                _ if is_failed_reference(i) => {}
+                _ => out.push(i),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(items, 0, &mut out);
+    out.into_iter()
+}
+
+/// Whether `node` is what a `!reference` that could not be resolved left
+/// behind (already reported, so not to be reported again).
+pub(crate) fn is_failed_reference(node: &Node) -> bool {
+    node.is_null() && node.tag.as_deref() == Some("!reference")
 }
 
 /// GitLab-style durations: `3600`, `30s`, `10 min`, `1h 30m`, `2 hours`, `1 day`.
@@ -466,12 +596,18 @@ pub fn parse_duration(s: &str) -> Option<u64> {
     any.then_some(total)
 }
 
+/// `when:` values a job may set itself (`never` only works in rules).
+pub(crate) const JOB_WHEN: &[&str] = &["on_success", "on_failure", "always", "manual", "delayed"];
+const RULE_WHEN: &[&str] = &["on_success", "on_failure", "always", "never", "manual", "delayed"];
+const WORKFLOW_WHEN: &[&str] = &["always", "never"];
+
 pub(crate) fn parse_rule(r: &mut Reader<'_>, node: &Node, what: &str, job_rules: bool) -> Option<RuleDef> {
     let map = r.map(node, what)?;
     let allowed: &[&str] = if job_rules {
         &["if", "changes", "exists", "when", "allow_failure", "variables", "needs", "start_in", "interruptible"]
     } else {
-        &["if", "changes", "exists", "when", "variables", "auto_cancel"]
+        // GitLab accepts (and ignores) start_in, allow_failure and needs here.
+        &["if", "changes", "exists", "when", "start_in", "allow_failure", "variables", "needs", "auto_cancel"]
     };
     r.unknown_keys(map, allowed, &format!("`{what}`"));
     let mut rule = RuleDef {
@@ -484,9 +620,10 @@ pub(crate) fn parse_rule(r: &mut Reader<'_>, node: &Node, what: &str, job_rules:
         needs: None,
         start_in: None,
     };
+    let mut valid = true;
     if let Some(n) = map.get("if") {
-        let src = r.string(n, &format!("{what}:if"))?;
-        rule.if_ = Some(r.expression(n, &src)?);
+        rule.if_ = r.string(n, &format!("{what}:if")).and_then(|src| r.expression(n, &src));
+        valid &= rule.if_.is_some();
     }
     if let Some(n) = map.get("changes") {
         rule.changes = parse_changes(r, n, &format!("{what}:changes"));
@@ -497,30 +634,52 @@ pub(crate) fn parse_rule(r: &mut Reader<'_>, node: &Node, what: &str, job_rules:
                 r.unknown_keys(m, &["paths", "project", "ref"], "`rules:exists`");
                 if m.contains("project") {
                     r.diags.push(
-                        Diagnostic::error("unsupported", "unsupported: `rules:exists:project` needs a GitLab server").at_mark(n.mark),
+                        Diagnostic::error("unsupported", "unsupported: `rules:exists:project` needs a GitLab server")
+                            .at_mark(n.mark),
                     );
                 }
-                m.get("paths").and_then(|p| r.strings(p, &format!("{what}:exists:paths"))).map(|v| v.into_iter().map(|x| x.0).collect())
+                m.get("paths")
+                    .and_then(|p| r.strings(p, &format!("{what}:exists:paths")))
+                    .map(|v| v.into_iter().map(|x| x.0).collect())
             }
             _ => r.strings(n, &format!("{what}:exists")).map(|v| v.into_iter().map(|x| x.0).collect()),
         };
     }
     if let Some(n) = map.get("when") {
-        rule.when = r.when(n, &format!("{what}:when"), true);
+        rule.when = r.when(n, &format!("{what}:when"), if job_rules { RULE_WHEN } else { WORKFLOW_WHEN });
     }
     if let Some(n) = map.get("allow_failure") {
-        rule.allow_failure = r.allow_failure(n, &format!("{what}:allow_failure"));
+        // Only a boolean here: `exit_codes` belong to the job's `allow_failure`.
+        rule.allow_failure =
+            r.boolean(n, &format!("{what}:allow_failure")).map(|allowed| AllowFailure { allowed, exit_codes: vec![] });
     }
     if let Some(n) = map.get("variables") {
-        rule.variables = r.variables(n, &format!("{what}:variables"));
+        rule.variables = r.variables(n, &format!("{what}:variables"), VarScope::Rule);
     }
     if let Some(n) = map.get("needs") {
         rule.needs = parse_needs(r, n, &format!("{what}:needs"));
     }
-    if let Some(n) = map.get("start_in") {
-        rule.start_in = r.duration(n, &format!("{what}:start_in"));
+    if job_rules {
+        match (map.get_entry("start_in"), rule.when) {
+            (Some((_, n)), Some(WhenDef::Delayed)) => {
+                rule.start_in = r.duration(n, &format!("{what}:start_in"), Some(START_IN_LIMIT))
+            }
+            (Some((k, _)), _) => r.diags.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    format!("`{what}:start_in` only works with `when: delayed` in the same rule"),
+                )
+                .at_mark(k.mark),
+            ),
+            (None, Some(WhenDef::Delayed)) => {
+                if let Some(n) = map.get("when") {
+                    r.invalid(n, format!("`{what}:when: delayed` needs `start_in` in the same rule"));
+                }
+            }
+            (None, _) => {}
+        }
     }
-    Some(rule)
+    valid.then_some(rule)
 }
 
 pub(crate) fn parse_changes(r: &mut Reader<'_>, n: &Node, what: &str) -> Option<ChangesDef> {
@@ -545,36 +704,47 @@ pub(crate) fn parse_needs(r: &mut Reader<'_>, node: &Node, what: &str) -> Option
         }
     };
     let mut out = Vec::new();
-    for item in items {
+    for item in flatten(items) {
         match &item.value {
-            Value::Str(s) => out.push(NeedDef { job: s.clone(), mark: item.mark, artifacts: true, optional: false, matrix: None }),
+            Value::Str(s) => {
+                out.push(NeedDef { job: s.clone(), mark: item.mark, artifacts: true, optional: false, matrix: None })
+            }
             Value::Map(m) => {
-                r.unknown_keys(m, &["job", "artifacts", "optional", "parallel", "pipeline", "project", "ref"], &format!("`{what}`"));
+                r.unknown_keys(
+                    m,
+                    &["job", "artifacts", "optional", "parallel", "pipeline", "project", "ref"],
+                    &format!("`{what}`"),
+                );
                 if m.contains("pipeline") || m.contains("project") {
                     r.diags.push(
-                        Diagnostic::error("unsupported", "unsupported: cross-pipeline and cross-project `needs` need a GitLab server")
-                            .at_mark(item.mark),
+                        Diagnostic::error(
+                            "unsupported",
+                            "unsupported: cross-pipeline and cross-project `needs` need a GitLab server",
+                        )
+                        .at_mark(item.mark),
                     );
                     continue;
                 }
                 let Some(job) = m.get("job").and_then(|j| r.string(j, &format!("{what}:job"))) else {
                     if !m.contains("job") {
-                        r.diags.push(Diagnostic::error("wrong-type", format!("`{what}` entries need a `job`")).at_mark(item.mark));
+                        r.diags.push(
+                            Diagnostic::error("wrong-type", format!("`{what}` entries need a `job`"))
+                                .at_mark(item.mark),
+                        );
                     }
                     continue;
                 };
-                let artifacts = m.get("artifacts").and_then(|a| r.boolean(a, &format!("{what}:artifacts"))).unwrap_or(true);
-                let optional = m.get("optional").and_then(|a| r.boolean(a, &format!("{what}:optional"))).unwrap_or(false);
+                let artifacts =
+                    m.get("artifacts").and_then(|a| r.boolean(a, &format!("{what}:artifacts"))).unwrap_or(true);
+                let optional =
+                    m.get("optional").and_then(|a| r.boolean(a, &format!("{what}:optional"))).unwrap_or(false);
                 let matrix = match m.get("parallel") {
                     None => None,
                     Some(p) => {
                         let pm = r.map(p, &format!("{what}:parallel"));
                         match pm.and_then(|pm| pm.get("matrix")) {
-                            Some(mx) => parse_matrix(r, mx, &format!("{what}:parallel:matrix")).map(|rows| {
-                                rows.into_iter()
-                                    .flat_map(expand_matrix_row)
-                                    .collect::<Vec<_>>()
-                            }),
+                            Some(mx) => parse_matrix(r, mx, &format!("{what}:parallel:matrix"))
+                                .map(|rows| rows.into_iter().flat_map(expand_matrix_row).collect::<Vec<_>>()),
                             None => None,
                         }
                     }
@@ -588,44 +758,73 @@ pub(crate) fn parse_needs(r: &mut Reader<'_>, node: &Node, what: &str) -> Option
     Some(out)
 }
 
-pub(crate) fn parse_matrix(r: &mut Reader<'_>, node: &Node, what: &str) -> Option<Vec<Vec<(String, Vec<String>)>>> {
+/// One `parallel:matrix` row: variable names and their values.
+pub(crate) type MatrixRow = Vec<(String, Vec<String>)>;
+
+/// GitLab makes at most this many jobs from one `parallel:matrix`.
+const MAX_MATRIX_JOBS: usize = 200;
+
+pub(crate) fn parse_matrix(r: &mut Reader<'_>, node: &Node, what: &str) -> Option<Vec<MatrixRow>> {
     let Some(rows) = node.as_seq() else {
         r.wrong(node, what, "a list of mappings");
         return None;
     };
     let mut out = Vec::new();
+    let mut total: usize = 0;
     for row in rows {
         let Some(m) = r.map(row, what) else { continue };
+        if m.entries.is_empty() {
+            r.invalid(row, format!("`{what}` rows need at least one variable"));
+            continue;
+        }
         let mut vars = Vec::new();
         for (k, v) in &m.entries {
-            let vals: Vec<String> = match &v.value {
-                Value::Seq(items) => items
-                    .iter()
-                    .filter_map(|i| match i.scalar_string() {
-                        Some(s) => Some(s),
-                        None => {
-                            r.wrong(i, &format!("{what}:{}", k.name), "a string or a list of strings");
-                            None
-                        }
-                    })
-                    .collect(),
-                _ => match v.scalar_string() {
-                    Some(s) => vec![s],
-                    None => {
-                        r.wrong(v, &format!("{what}:{}", k.name), "a string or a list of strings");
-                        continue;
-                    }
-                },
+            let items: Vec<&Node> = match &v.value {
+                Value::Seq(items) => items.iter().collect(),
+                _ => vec![v],
             };
+            if items.is_empty() {
+                r.invalid(v, format!("`{what}:{}` needs at least one value", k.name));
+                continue;
+            }
+            let mut vals = Vec::new();
+            for i in items {
+                match &i.value {
+                    Value::Str(s) if !s.is_empty() => vals.push(s.clone()),
+                    Value::Int(_) => vals.extend(i.scalar_string()),
+                    Value::Str(_) => r.invalid(i, format!("`{what}:{}` values may not be empty", k.name)),
+                    Value::Float(_) | Value::Bool(_) => {
+                        let raw = r.raw_token(i);
+                        r.diags.push(
+                            Diagnostic::error(
+                                "wrong-type",
+                                format!(
+                                    "`{what}:{}` values must be strings or integers, found {}",
+                                    k.name,
+                                    i.type_name()
+                                ),
+                            )
+                            .at_mark(i.mark)
+                            .help(format!("quote the value: \"{raw}\"")),
+                        );
+                    }
+                    _ => r.wrong(i, &format!("{what}:{}", k.name), "a string or a list of strings"),
+                }
+            }
             vars.push((k.name.clone(), vals));
         }
+        total = total.saturating_add(vars.iter().map(|(_, v)| v.len()).product());
         out.push(vars);
+    }
+    if total > MAX_MATRIX_JOBS {
+        r.invalid(node, format!("`{what}` makes {total} jobs; GitLab allows at most {MAX_MATRIX_JOBS}"));
+        return None;
     }
     Some(out)
 }
 
 /// The cartesian product of one matrix row, keys in written order.
-pub(crate) fn expand_matrix_row(row: Vec<(String, Vec<String>)>) -> Vec<Vec<(String, String)>> {
+pub(crate) fn expand_matrix_row(row: MatrixRow) -> Vec<Vec<(String, String)>> {
     let mut combos: Vec<Vec<(String, String)>> = vec![vec![]];
     for (k, vals) in row {
         let mut next = Vec::new();
@@ -653,18 +852,27 @@ fn parse_only(r: &mut Reader<'_>, node: &Node, what: &str) -> Option<OnlyDef> {
                 def.refs = r.strings(n, &format!("{what}:refs"))?.into_iter().map(|x| x.0).collect();
             }
             if let Some(n) = m.get("variables") {
-                for (src, mark) in r.strings(n, &format!("{what}:variables")).unwrap_or_default() {
-                    let tmp = Node::new(Value::Str(src.clone()), mark);
-                    if let Some(e) = r.expression(&tmp, &src) {
-                        def.variables.push(e);
+                let what = format!("{what}:variables");
+                match n.as_seq() {
+                    Some(items) => {
+                        for i in items {
+                            match i.as_str() {
+                                Some(src) => def.variables.extend(r.expression(i, src)),
+                                None => r.wrong(i, &what, "a list of expressions"),
+                            }
+                        }
                     }
+                    None => r.wrong(n, &what, "a list of expressions"),
                 }
             }
             if let Some(n) = m.get("changes") {
                 def.changes = parse_changes(r, n, &format!("{what}:changes"));
             }
             if m.contains("kubernetes") {
-                r.diags.push(Diagnostic::warning("unsupported", format!("`{what}:kubernetes` is ignored locally")).at_mark(node.mark));
+                r.diags.push(
+                    Diagnostic::warning("unsupported", format!("`{what}:kubernetes` is ignored locally"))
+                        .at_mark(node.mark),
+                );
             }
         }
         _ => {
@@ -674,6 +882,33 @@ fn parse_only(r: &mut Reader<'_>, node: &Node, what: &str) -> Option<OnlyDef> {
     }
     Some(def)
 }
+
+/// The report kinds `artifacts:reports` accepts; only `dotenv` and `junit`
+/// mean something locally, the others are accepted and ignored.
+const REPORT_KINDS: &[&str] = &[
+    "accessibility",
+    "annotations",
+    "api_fuzzing",
+    "browser_performance",
+    "cluster_image_scanning",
+    "codequality",
+    "container_scanning",
+    "coverage_fuzzing",
+    "coverage_report",
+    "cyclonedx",
+    "dast",
+    "dependency_scanning",
+    "dotenv",
+    "junit",
+    "load_performance",
+    "metrics",
+    "requirements",
+    "requirements_v2",
+    "repository_xray",
+    "sast",
+    "secret_detection",
+    "terraform",
+];
 
 fn parse_artifacts(r: &mut Reader<'_>, node: &Node) -> Option<Artifacts> {
     let m = r.map(node, "artifacts")?;
@@ -693,7 +928,13 @@ fn parse_artifacts(r: &mut Reader<'_>, node: &Node) -> Option<Artifacts> {
         a.name = r.string(n, "artifacts:name");
     }
     if let Some(n) = m.get("expire_in") {
-        a.expire_in = r.string(n, "artifacts:expire_in");
+        a.expire_in = match &n.value {
+            Value::Str(e) => Some(e.clone()),
+            _ => {
+                r.wrong(n, "artifacts:expire_in", "a duration string such as `1 week`, or `never`");
+                None
+            }
+        };
         if let Some(e) = &a.expire_in
             && e != "never"
             && parse_duration(e).is_none()
@@ -704,24 +945,37 @@ fn parse_artifacts(r: &mut Reader<'_>, node: &Node) -> Option<Artifacts> {
     if let Some(n) = m.get("untracked") {
         a.untracked = r.boolean(n, "artifacts:untracked").unwrap_or(false);
     }
-    if let Some(n) = m.get("when") {
-        if let Some(s) = r.string(n, "artifacts:when") {
-            a.when = match s.as_str() {
-                "on_success" => ArtifactsWhen::OnSuccess,
-                "on_failure" => ArtifactsWhen::OnFailure,
-                "always" => ArtifactsWhen::Always,
-                _ => {
-                    r.invalid(n, format!("`artifacts:when` must be on_success, on_failure or always; found `{s}`"));
-                    ArtifactsWhen::OnSuccess
-                }
-            };
-        }
+    if let Some(n) = m.get("when")
+        && let Some(s) = r.string(n, "artifacts:when")
+    {
+        a.when = match s.as_str() {
+            "on_success" => ArtifactsWhen::OnSuccess,
+            "on_failure" => ArtifactsWhen::OnFailure,
+            "always" => ArtifactsWhen::Always,
+            _ => {
+                r.invalid(n, format!("`artifacts:when` must be on_success, on_failure or always; found `{s}`"));
+                ArtifactsWhen::OnSuccess
+            }
+        };
     }
     if let Some(n) = m.get("reports")
         && let Some(rm) = r.map(n, "artifacts:reports")
     {
+        r.unknown_keys(rm, REPORT_KINDS, "`artifacts:reports`");
         for (k, v) in &rm.entries {
-            let files: Vec<String> = r.strings(v, &format!("artifacts:reports:{}", k.name)).unwrap_or_default().into_iter().map(|x| x.0).collect();
+            if k.name == "coverage_report" {
+                // `{coverage_format: cobertura, path: coverage.xml}`
+                if let Some(cm) = r.map(v, "artifacts:reports:coverage_report") {
+                    r.unknown_keys(cm, &["coverage_format", "path"], "`artifacts:reports:coverage_report`");
+                }
+                continue;
+            }
+            let files: Vec<String> = r
+                .strings(v, &format!("artifacts:reports:{}", k.name))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|x| x.0)
+                .collect();
             match k.name.as_str() {
                 "dotenv" => a.dotenv = files,
                 "junit" => a.junit = files,
@@ -740,7 +994,13 @@ fn parse_cache_one(r: &mut Reader<'_>, node: &Node) -> Option<CacheDef> {
         Some(k) => match &k.value {
             Value::Map(km) => {
                 r.unknown_keys(km, &["files", "prefix"], "`cache:key`");
-                let files: Vec<String> = km.get("files").and_then(|f| r.strings(f, "cache:key:files")).unwrap_or_default().into_iter().map(|x| x.0).collect();
+                let files: Vec<String> = km
+                    .get("files")
+                    .and_then(|f| r.strings(f, "cache:key:files"))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|x| x.0)
+                    .collect();
                 if files.is_empty() || files.len() > 2 {
                     r.invalid(k, "`cache:key:files` takes one or two files".into());
                 }
@@ -756,7 +1016,8 @@ fn parse_cache_one(r: &mut Reader<'_>, node: &Node) -> Option<CacheDef> {
             }
         },
     };
-    let paths = m.get("paths").and_then(|p| r.strings(p, "cache:paths")).unwrap_or_default().into_iter().map(|x| x.0).collect();
+    let paths =
+        m.get("paths").and_then(|p| r.strings(p, "cache:paths")).unwrap_or_default().into_iter().map(|x| x.0).collect();
     let untracked = m.get("untracked").and_then(|u| r.boolean(u, "cache:untracked")).unwrap_or(false);
     let policy = match m.get("policy") {
         None => CachePolicy::PullPush,
@@ -785,17 +1046,24 @@ fn parse_cache_one(r: &mut Reader<'_>, node: &Node) -> Option<CacheDef> {
             None => CacheWhen::OnSuccess,
         },
     };
-    let fallback_keys = m.get("fallback_keys").and_then(|f| r.strings(f, "cache:fallback_keys")).unwrap_or_default().into_iter().map(|x| x.0).collect();
+    let fallback_keys = m
+        .get("fallback_keys")
+        .and_then(|f| r.strings(f, "cache:fallback_keys"))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|x| x.0)
+        .collect();
     Some(CacheDef { key, paths, untracked, policy, when, fallback_keys })
 }
 
 pub(crate) fn parse_cache(r: &mut Reader<'_>, node: &Node) -> Vec<CacheDef> {
     match &node.value {
         Value::Seq(items) => {
+            let items: Vec<&Node> = flatten(items).collect();
             if items.len() > 4 {
                 r.invalid(node, "at most 4 caches per job".into());
             }
-            items.iter().filter_map(|i| parse_cache_one(r, i)).collect()
+            items.into_iter().filter_map(|i| parse_cache_one(r, i)).collect()
         }
         Value::Null => vec![],
         _ => parse_cache_one(r, node).into_iter().collect(),
@@ -836,10 +1104,11 @@ pub(crate) fn parse_retry(r: &mut Reader<'_>, node: &Node) -> Retry {
                 }
                 None => 0,
             };
-            let when: Vec<String> = m.get("when").and_then(|w| r.strings(w, "retry:when")).unwrap_or_default().into_iter().map(|x| x.0).collect();
-            for w in &when {
+            let when: Vec<(String, Mark)> = m.get("when").and_then(|w| r.strings(w, "retry:when")).unwrap_or_default();
+            for (w, mark) in &when {
                 if !WHENS.contains(&w.as_str()) {
-                    let mut d = Diagnostic::error("invalid-value", format!("unknown `retry:when` value `{w}`")).at_mark(node.mark);
+                    let mut d =
+                        Diagnostic::error("invalid-value", format!("unknown `retry:when` value `{w}`")).at_mark(*mark);
                     if let Some(s) = did_you_mean(w, WHENS.iter().copied()) {
                         d = d.help(format!("did you mean `{s}`?"));
                     }
@@ -847,7 +1116,7 @@ pub(crate) fn parse_retry(r: &mut Reader<'_>, node: &Node) -> Retry {
                 }
             }
             let exit_codes = m.get("exit_codes").map(|c| r.ints(c, "retry:exit_codes")).unwrap_or_default();
-            Retry { max, when, exit_codes }
+            Retry { max, when: when.into_iter().map(|(w, _)| w).collect(), exit_codes }
         }
         _ => {
             r.wrong(node, "retry", "an integer or a mapping");
@@ -860,7 +1129,9 @@ fn parse_inherit(r: &mut Reader<'_>, node: &Node, key: &str) -> Inherit {
     match &node.value {
         Value::Bool(true) => Inherit::All,
         Value::Bool(false) => Inherit::None,
-        Value::Seq(_) => Inherit::Only(r.strings(node, &format!("inherit:{key}")).unwrap_or_default().into_iter().map(|x| x.0).collect()),
+        Value::Seq(_) => Inherit::Only(
+            r.strings(node, &format!("inherit:{key}")).unwrap_or_default().into_iter().map(|x| x.0).collect(),
+        ),
         _ => {
             r.wrong(node, &format!("inherit:{key}"), "a boolean or a list");
             Inherit::All
@@ -881,21 +1152,19 @@ fn inherit_variables(r: &mut Reader<'_>, job: &Map) -> Inherit {
     m.get("variables").map(|d| parse_inherit(r, d, "variables")).unwrap_or_default()
 }
 
-pub(crate) fn parse_job(r: &mut Reader<'_>, name: &str, node: &Node) -> Option<JobDef> {
+/// Parse the job `name`, defined at `mark` (its key) as `node`.
+pub(crate) fn parse_job(r: &mut Reader<'_>, name: &str, mark: Mark, node: &Node) -> Option<JobDef> {
     let Some(m) = node.as_map() else {
-        let mut d = Diagnostic::error("wrong-type", format!("job `{name}` must be a mapping, found {}", node.type_name())).at_mark(node.mark);
-        if let Some(s) = did_you_mean(name, super::load::GLOBAL_KEYS.iter().copied()) {
-            d = Diagnostic::error("unknown-key", format!("unknown top-level key `{name}`"))
-                .at_mark(node.mark)
-                .help(format!("did you mean `{s}`?"));
-        }
-        r.diags.push(d);
+        r.diags.push(
+            Diagnostic::error("wrong-type", format!("job `{name}` must be a mapping, found {}", node.type_name()))
+                .at_mark(mark),
+        );
         return None;
     };
     r.unknown_keys(m, JOB_KEYS, &format!("job `{name}`"));
     let mut job = JobDef {
         name: name.to_string(),
-        mark: node.mark,
+        mark,
         stage: None,
         before_script: vec![],
         script: vec![],
@@ -920,24 +1189,28 @@ pub(crate) fn parse_job(r: &mut Reader<'_>, name: &str, node: &Node) -> Option<J
         inherit_variables: inherit_variables(r, m),
         trigger: m.contains("trigger"),
     };
+    let mut script_reported = false;
     for (k, v) in &m.entries {
         let key = k.name.as_str();
         match key {
-            "stage" | "type" => {
+            "stage" => {
                 if let Some(s) = r.string(v, key) {
                     job.stage = Some((s, v.mark));
                 }
             }
-            "script" => job.script = r.script(v, "script").unwrap_or_default(),
+            "script" => match r.script(v, "script") {
+                Some(lines) => job.script = lines,
+                None => script_reported = true,
+            },
             "before_script" => job.before_script = r.script(v, "before_script").unwrap_or_default(),
             "after_script" => job.after_script = r.script(v, "after_script").unwrap_or_default(),
-            "variables" => job.variables = r.variables(v, "variables"),
-            "when" => job.when = r.when(v, "when", true),
-            "start_in" => job.start_in = r.duration(v, "start_in"),
+            "variables" => job.variables = r.variables(v, "variables", VarScope::Job),
+            "when" => job.when = r.when(v, "when", JOB_WHEN),
+            "start_in" => job.start_in = r.duration(v, "start_in", Some(START_IN_LIMIT)),
             "allow_failure" => job.allow_failure = r.allow_failure(v, "allow_failure"),
             "rules" => match v.as_seq() {
                 Some(items) => {
-                    job.rules = Some(items.iter().filter_map(|i| parse_rule(r, i, "rules", true)).collect());
+                    job.rules = Some(flatten(items).filter_map(|i| parse_rule(r, i, "rules", true)).collect());
                 }
                 None => r.wrong(v, "rules", "a list"),
             },
@@ -970,7 +1243,7 @@ pub(crate) fn parse_job(r: &mut Reader<'_>, name: &str, node: &Node) -> Option<J
             }
             "artifacts" => job.artifacts = parse_artifacts(r, v),
             "cache" => job.caches = parse_cache(r, v),
-            "timeout" => job.timeout = r.duration(v, "timeout"),
+            "timeout" => job.timeout = r.duration(v, "timeout", Some(TIMEOUT_LIMIT)),
             "retry" => job.retry = parse_retry(r, v),
             "environment" => {
                 job.environment = match &v.value {
@@ -1002,7 +1275,10 @@ pub(crate) fn parse_job(r: &mut Reader<'_>, name: &str, node: &Node) -> Option<J
                             Ok(_) => job.coverage = Some(re.to_string()),
                             Err(e) => r.invalid(v, format!("`coverage` is not a valid regular expression: {e}")),
                         },
-                        None => r.invalid(v, "`coverage` must be a regular expression between slashes, e.g. `/Total: (\\d+)%/`".into()),
+                        None => r.invalid(
+                            v,
+                            "`coverage` must be a regular expression between slashes, e.g. `/Total: (\\d+)%/`".into(),
+                        ),
                     }
                 }
             }
@@ -1019,18 +1295,43 @@ pub(crate) fn parse_job(r: &mut Reader<'_>, name: &str, node: &Node) -> Option<J
             _ => {}
         }
     }
-    if job.script.is_empty() && !job.trigger && !m.contains("run") {
+    if job.script.is_empty() && !job.trigger && !m.contains("run") && !script_reported {
+        let at = m.get("script").filter(|v| !is_failed_reference(v));
+        match at {
+            Some(v) => r.invalid(v, format!("job `{name}`: `script` is empty")),
+            None if m.get("script").is_none() => r.diags.push(
+                Diagnostic::error("missing-script", format!("job `{name}` needs a `script` (or `trigger`)"))
+                    .at_mark(mark),
+            ),
+            None => {}
+        }
+    }
+    if job.rules.is_some() {
+        for key in ["only", "except", "start_in"] {
+            if let Some((k, _)) = m.get_entry(key) {
+                let hint = if key == "start_in" { "; put it in the rule that says `when: delayed`" } else { "" };
+                r.diags.push(
+                    Diagnostic::error(
+                        "invalid-value",
+                        format!("job `{name}`: `{key}` cannot be used with `rules`{hint}"),
+                    )
+                    .at_mark(k.mark),
+                );
+            }
+        }
+    } else if job.when != Some(WhenDef::Delayed)
+        && let Some((k, _)) = m.get_entry("start_in")
+    {
         r.diags.push(
-            Diagnostic::error("missing-script", format!("job `{name}` needs a `script` (or `trigger`)")).at_mark(node.mark),
+            Diagnostic::error("invalid-value", format!("job `{name}`: `start_in` only works with `when: delayed`"))
+                .at_mark(k.mark),
         );
     }
-    if job.rules.is_some() && (job.only.is_some() || job.except.is_some()) {
-        r.diags.push(
-            Diagnostic::error("invalid-value", format!("job `{name}`: `rules` cannot be used with `only` or `except`")).at_mark(node.mark),
-        );
-    }
-    if job.when == Some(WhenDef::Delayed) && job.start_in.is_none() {
-        r.diags.push(Diagnostic::error("invalid-value", format!("job `{name}`: `when: delayed` needs `start_in`")).at_mark(node.mark));
+    if job.when == Some(WhenDef::Delayed)
+        && !m.contains("start_in")
+        && let Some(w) = m.get("when")
+    {
+        r.invalid(w, format!("job `{name}`: `when: delayed` needs `start_in`"));
     }
     Some(job)
 }

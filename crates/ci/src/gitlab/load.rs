@@ -47,7 +47,8 @@ pub(crate) fn load(
         Ok(t) => t,
         Err(e) => {
             let id = sources.add(path, "");
-            diags.push(Diagnostic::error("missing-file", format!("cannot read {path}: {e}")).at(id, Default::default()));
+            diags
+                .push(Diagnostic::error("missing-file", format!("cannot read {path}: {e}")).at(id, Default::default()));
             return None;
         }
     };
@@ -85,15 +86,18 @@ fn load_file(
     }
     let Some(map) = node.as_map_mut() else {
         diags.push(
-            Diagnostic::error("wrong-type", format!("{path} must be a mapping of jobs and keywords, found {}", node.type_name()))
-                .at_mark(node.mark),
+            Diagnostic::error(
+                "wrong-type",
+                format!("{path} must be a mapping of jobs and keywords, found {}", node.type_name()),
+            )
+            .at_mark(node.mark),
         );
         return None;
     };
     let Some(include) = map.remove("include") else { return Some(node) };
     let mut merged: Option<Node> = None;
     for entry in include_entries(&include, diags) {
-        let files = match resolve_include(&entry, loader, ctx, diags) {
+        let files = match resolve_include(&entry, loader, ctx, sources, diags) {
             Some(f) => f,
             None => continue,
         };
@@ -101,8 +105,11 @@ fn load_file(
             let norm = normalize(&file);
             if stack.contains(&norm) {
                 diags.push(
-                    Diagnostic::error("include-cycle", format!("`{file}` includes itself (through {})", stack.join(" -> ")))
-                        .at_mark(entry.mark),
+                    Diagnostic::error(
+                        "include-cycle",
+                        format!("`{file}` includes itself (through {})", stack.join(" -> ")),
+                    )
+                    .at_mark(entry.mark),
                 );
                 continue;
             }
@@ -178,18 +185,28 @@ fn include_entries(include: &Node, diags: &mut Vec<Diagnostic>) -> Vec<IncludeEn
                 let rules = m.get("rules").cloned();
                 if let Some(inputs) = m.get("inputs") {
                     diags.push(
-                        Diagnostic::error("unsupported", "unsupported: `include:inputs` (CI/CD inputs) is not supported yet")
-                            .at_mark(inputs.mark),
+                        Diagnostic::error(
+                            "unsupported",
+                            "unsupported: `include:inputs` (CI/CD inputs) is not supported yet",
+                        )
+                        .at_mark(inputs.mark),
                     );
                 }
                 let mut kind = None;
+                let mut mark = item.mark;
                 for (k, v) in &m.entries {
                     match k.name.as_str() {
                         "local" => match v.as_str() {
-                            Some(s) => kind = Some(IncludeKind::Local(s.to_string())),
+                            Some(s) => {
+                                kind = Some(IncludeKind::Local(s.to_string()));
+                                mark = v.mark;
+                            }
                             None => diags.push(
-                                Diagnostic::error("wrong-type", format!("`include:local` must be a string, found {}", v.type_name()))
-                                    .at_mark(v.mark),
+                                Diagnostic::error(
+                                    "wrong-type",
+                                    format!("`include:local` must be a string, found {}", v.type_name()),
+                                )
+                                .at_mark(v.mark),
                             ),
                         },
                         "remote" => kind = Some(IncludeKind::Unsupported("remote")),
@@ -202,7 +219,17 @@ fn include_entries(include: &Node, diags: &mut Vec<Diagnostic>) -> Vec<IncludeEn
                                 .at_mark(k.mark);
                             if let Some(s) = crate::diag::did_you_mean(
                                 other,
-                                ["local", "remote", "template", "project", "component", "file", "ref", "rules", "inputs"],
+                                [
+                                    "local",
+                                    "remote",
+                                    "template",
+                                    "project",
+                                    "component",
+                                    "file",
+                                    "ref",
+                                    "rules",
+                                    "inputs",
+                                ],
                             ) {
                                 d = d.help(format!("did you mean `{s}`?"));
                             }
@@ -211,30 +238,38 @@ fn include_entries(include: &Node, diags: &mut Vec<Diagnostic>) -> Vec<IncludeEn
                     }
                 }
                 match kind {
-                    Some(kind) => out.push(IncludeEntry { kind, mark: item.mark, rules }),
-                    None if m.entries.is_empty() || !m.contains("local") => {
-                        if !m.entries.iter().any(|(k, _)| matches!(k.name.as_str(), "remote" | "template" | "project" | "component")) {
-                            diags.push(
-                                Diagnostic::error("wrong-type", "an `include` entry needs `local`, `remote`, `template`, `project` or `component`")
-                                    .at_mark(item.mark),
-                            );
-                        }
-                    }
+                    Some(kind) => out.push(IncludeEntry { kind, mark, rules }),
+                    None if !m.contains("local") => diags.push(
+                        Diagnostic::error(
+                            "wrong-type",
+                            "an `include` entry needs `local`, `remote`, `template`, `project` or `component`",
+                        )
+                        .at_mark(item.mark),
+                    ),
                     None => {}
                 }
             }
             _ => diags.push(
-                Diagnostic::error("wrong-type", format!("`include` entries must be strings or mappings, found {}", item.type_name()))
-                    .at_mark(item.mark),
+                Diagnostic::error(
+                    "wrong-type",
+                    format!("`include` entries must be strings or mappings, found {}", item.type_name()),
+                )
+                .at_mark(item.mark),
             ),
         }
     }
     out
 }
 
-fn resolve_include(entry: &IncludeEntry, loader: &dyn Project, ctx: &Context, diags: &mut Vec<Diagnostic>) -> Option<Vec<String>> {
+fn resolve_include(
+    entry: &IncludeEntry,
+    loader: &dyn Project,
+    ctx: &Context,
+    sources: &SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<String>> {
     if let Some(rules) = &entry.rules
-        && !include_rules_match(rules, loader, ctx, diags)
+        && !include_rules_match(rules, loader, ctx, sources, diags)
     {
         return None;
     }
@@ -254,20 +289,26 @@ fn resolve_include(entry: &IncludeEntry, loader: &dyn Project, ctx: &Context, di
             let norm = normalize(&path);
             if norm.split('/').any(|c| c == "..") {
                 diags.push(
-                    Diagnostic::error("path-escape", format!("`include:local` path `{path}` leaves the project directory"))
-                        .at_mark(entry.mark),
+                    Diagnostic::error(
+                        "path-escape",
+                        format!("`include:local` path `{path}` leaves the project directory"),
+                    )
+                    .at_mark(entry.mark),
                 );
                 return None;
             }
             if !(norm.ends_with(".yml") || norm.ends_with(".yaml")) {
                 diags.push(
-                    Diagnostic::error("invalid-value", format!("included file `{path}` must have a `.yml` or `.yaml` extension"))
-                        .at_mark(entry.mark),
+                    Diagnostic::error(
+                        "invalid-value",
+                        format!("included file `{path}` must have a `.yml` or `.yaml` extension"),
+                    )
+                    .at_mark(entry.mark),
                 );
                 return None;
             }
             if norm.contains('*') {
-                let files = loader.glob(&norm);
+                let files = wildcard_files(loader, &norm);
                 if files.is_empty() {
                     diags.push(
                         Diagnostic::error("missing-include", format!("no file matches the include pattern `{path}`"))
@@ -282,7 +323,23 @@ fn resolve_include(entry: &IncludeEntry, loader: &dyn Project, ctx: &Context, di
     }
 }
 
-fn include_rules_match(rules: &Node, loader: &dyn Project, ctx: &Context, diags: &mut Vec<Diagnostic>) -> bool {
+/// Project files matching an `include:local` wildcard, as GitLab matches
+/// them: `**` matches anything (also `/`), `*` anything but `/`, and every
+/// other character is literal. So `ci/**.yml` takes `ci/` and all its
+/// subfolders, and `ci/**/*.yml` only the subfolders.
+fn wildcard_files(loader: &dyn Project, pattern: &str) -> Vec<String> {
+    let re = regex::escape(pattern).replace(r"\*\*", ".*?").replace(r"\*", "[^/]*?");
+    let Ok(re) = regex::Regex::new(&format!("^{re}$")) else { return vec![] };
+    loader.files().iter().filter(|f| re.is_match(f)).cloned().collect()
+}
+
+fn include_rules_match(
+    rules: &Node,
+    loader: &dyn Project,
+    ctx: &Context,
+    sources: &SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
     let Some(items) = rules.as_seq() else {
         diags.push(Diagnostic::error("wrong-type", "`include:rules` must be a list").at_mark(rules.mark));
         return false;
@@ -290,11 +347,17 @@ fn include_rules_match(rules: &Node, loader: &dyn Project, ctx: &Context, diags:
     for rule in items {
         let Some(m) = rule.as_map() else { continue };
         let mut ok = true;
-        if let Some(cond) = m.get("if").and_then(|n| n.as_str()) {
+        if let Some(node) = m.get("if")
+            && let Some(cond) = node.as_str()
+        {
             match super::expr::parse(cond) {
                 Ok(e) => ok &= super::expr::eval(&e, &|k| ctx.predefined_lookup(k)),
                 Err(err) => {
-                    diags.push(Diagnostic::error("bad-expression", err.message).at_mark(rule.mark));
+                    let pos = crate::yaml::scalar_pos(sources.text(node.mark.file), node.mark.pos, cond, err.offset);
+                    diags.push(
+                        Diagnostic::error("bad-expression", format!("invalid expression `{cond}`: {}", err.message))
+                            .at(node.mark.file, pos),
+                    );
                     return false;
                 }
             }
@@ -306,6 +369,22 @@ fn include_rules_match(rules: &Node, loader: &dyn Project, ctx: &Context, diags:
                 _ => vec![],
             };
             ok &= pats.iter().any(|p| !loader.glob(&normalize(p)).is_empty() || loader.read(&normalize(p)).is_ok());
+        }
+        if let Some(ch) = m.get("changes") {
+            let strings = |n: &Node| -> Vec<String> {
+                match &n.value {
+                    Value::Seq(s) => s.iter().filter_map(|n| n.scalar_string()).collect(),
+                    _ => n.scalar_string().into_iter().collect(),
+                }
+            };
+            let changes = match ch.as_map() {
+                Some(cm) => super::job::ChangesDef {
+                    paths: cm.get("paths").map(strings).unwrap_or_default(),
+                    compare_to: cm.get("compare_to").and_then(|c| c.scalar_string()),
+                },
+                None => super::job::ChangesDef { paths: strings(ch), compare_to: None },
+            };
+            ok &= super::build::changes_match(&changes, &|k| ctx.predefined_lookup(k), loader, ctx);
         }
         if ok {
             return m.get("when").and_then(|w| w.as_str()) != Some("never");
@@ -370,8 +449,11 @@ fn resolve_one(
                 match i.as_str() {
                     Some(s) => v.push((s.to_string(), i.mark)),
                     None => diags.push(
-                        Diagnostic::error("wrong-type", format!("`extends` entries must be strings, found {}", i.type_name()))
-                            .at_mark(i.mark),
+                        Diagnostic::error(
+                            "wrong-type",
+                            format!("`extends` entries must be strings, found {}", i.type_name()),
+                        )
+                        .at_mark(i.mark),
                     ),
                 }
             }
@@ -379,8 +461,11 @@ fn resolve_one(
         }
         _ => {
             diags.push(
-                Diagnostic::error("wrong-type", format!("`extends` must be a string or a list of strings, found {}", ext.type_name()))
-                    .at_mark(ext.mark),
+                Diagnostic::error(
+                    "wrong-type",
+                    format!("`extends` must be a string or a list of strings, found {}", ext.type_name()),
+                )
+                .at_mark(ext.mark),
             );
             vec![]
         }
@@ -405,8 +490,9 @@ fn resolve_one(
         }
         if !map.contains(&parent) || GLOBAL_KEYS.contains(&parent.as_str()) {
             let candidates: Vec<&str> = map.keys().filter(|k| !GLOBAL_KEYS.contains(k)).collect();
-            let mut d = Diagnostic::error("unknown-extends", format!("`{name}` extends `{parent}`, which is not defined"))
-                .at_mark(mark);
+            let mut d =
+                Diagnostic::error("unknown-extends", format!("`{name}` extends `{parent}`, which is not defined"))
+                    .at_mark(mark);
             if let Some(s) = crate::diag::did_you_mean(&parent, candidates) {
                 d = d.help(format!("did you mean `{s}`?"));
             }
@@ -416,7 +502,8 @@ fn resolve_one(
         if let Some(p) = resolve_one(&parent, map, resolved, chain, diags) {
             if p.as_map().is_none() {
                 diags.push(
-                    Diagnostic::error("wrong-type", format!("`{parent}` cannot be extended: it is not a mapping")).at_mark(mark),
+                    Diagnostic::error("wrong-type", format!("`{parent}` cannot be extended: it is not a mapping"))
+                        .at_mark(mark),
                 );
                 continue;
             }
@@ -458,8 +545,11 @@ fn replace_refs(node: &mut Node, root: &Node, depth: usize, diags: &mut Vec<Diag
             Some(mut target) => {
                 if depth >= MAX_REFERENCE_DEPTH {
                     diags.push(
-                        Diagnostic::error("reference-depth", format!("`!reference` nests deeper than {MAX_REFERENCE_DEPTH} levels"))
-                            .at_mark(node.mark),
+                        Diagnostic::error(
+                            "reference-depth",
+                            format!("`!reference` nests deeper than {MAX_REFERENCE_DEPTH} levels"),
+                        )
+                        .at_mark(node.mark),
                     );
                     *node = Node::new(Value::Null, node.mark);
                     return;
@@ -467,7 +557,12 @@ fn replace_refs(node: &mut Node, root: &Node, depth: usize, diags: &mut Vec<Diag
                 replace_refs(&mut target, root, depth + 1, diags);
                 *node = target;
             }
-            None => *node = Node::new(Value::Null, node.mark),
+            None => {
+                // Reported; the tag tells later stages not to report it again.
+                let mut failed = Node::new(Value::Null, node.mark);
+                failed.tag = Some("!reference".into());
+                *node = failed;
+            }
         }
         return;
     }
@@ -488,7 +583,9 @@ fn replace_refs(node: &mut Node, root: &Node, depth: usize, diags: &mut Vec<Diag
 
 fn lookup_reference(node: &Node, root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Node> {
     let Some(path) = node.as_seq() else {
-        diags.push(Diagnostic::error("wrong-type", "`!reference` takes a list such as `[.job, script]`").at_mark(node.mark));
+        diags.push(
+            Diagnostic::error("wrong-type", "`!reference` takes a list such as `[.job, script]`").at_mark(node.mark),
+        );
         return None;
     };
     let mut parts = Vec::new();
@@ -496,7 +593,8 @@ fn lookup_reference(node: &Node, root: &Node, diags: &mut Vec<Diagnostic>) -> Op
         match p.scalar_string() {
             Some(s) => parts.push(s),
             None => {
-                diags.push(Diagnostic::error("wrong-type", "`!reference` path entries must be strings").at_mark(p.mark));
+                diags
+                    .push(Diagnostic::error("wrong-type", "`!reference` path entries must be strings").at_mark(p.mark));
                 return None;
             }
         }
@@ -511,8 +609,11 @@ fn lookup_reference(node: &Node, root: &Node, diags: &mut Vec<Diagnostic>) -> Op
             Some(n) => cur = n,
             None => {
                 diags.push(
-                    Diagnostic::error("unknown-reference", format!("`!reference` target `{}` is not defined", parts[..=i].join(".")))
-                        .at_mark(node.mark),
+                    Diagnostic::error(
+                        "unknown-reference",
+                        format!("`!reference` target `{}` is not defined", parts[..=i].join(".")),
+                    )
+                    .at_mark(node.mark),
                 );
                 return None;
             }
@@ -521,3 +622,37 @@ fn lookup_reference(node: &Node, root: &Node, diags: &mut Vec<Diagnostic>) -> Op
     Some(cur.clone())
 }
 
+#[cfg(test)]
+mod tests {
+    use super::wildcard_files;
+    use crate::gitlab::Project;
+
+    struct Files(Vec<String>);
+
+    impl Project for Files {
+        fn read(&self, _: &str) -> Result<String, String> {
+            Err("unused".into())
+        }
+        fn files(&self) -> &[String] {
+            &self.0
+        }
+        fn changed(&self, _: Option<&str>) -> Option<Vec<String>> {
+            None
+        }
+    }
+
+    #[test]
+    fn include_wildcards_follow_gitlab() {
+        let p = Files(
+            ["ci/a.yml", "ci/sub/b.yml", "ci/sub/deep/c.yml", "ci/x.txt", "ci/a[1].yml"].map(String::from).to_vec(),
+        );
+        let got = |pat: &str| wildcard_files(&p, pat);
+        assert_eq!(got("ci/*.yml"), ["ci/a.yml", "ci/a[1].yml"]);
+        // `**` also crosses `/`: ci/ and every subfolder.
+        assert_eq!(got("ci/**.yml"), ["ci/a.yml", "ci/sub/b.yml", "ci/sub/deep/c.yml", "ci/a[1].yml"]);
+        // `**/` needs at least one folder in between.
+        assert_eq!(got("ci/**/*.yml"), ["ci/sub/b.yml", "ci/sub/deep/c.yml"]);
+        // Everything but `*` is literal.
+        assert_eq!(got("ci/a[1].yml"), ["ci/a[1].yml"]);
+    }
+}

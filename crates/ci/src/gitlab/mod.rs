@@ -30,26 +30,191 @@ pub trait Project {
     /// `None` when it cannot be known; GitLab then treats `changes` as true.
     fn changed(&self, compare_to: Option<&str>) -> Option<Vec<String>>;
 
-    /// Project files matching a glob with GitLab's (Ruby `fnmatch`) rules.
+    /// Project files matching a glob with GitLab's (Ruby `fnmatch`) rules,
+    /// see [`glob_match`].
     fn glob(&self, pattern: &str) -> Vec<String> {
-        let Some(m) = glob_matcher(pattern) else { return vec![] };
-        self.files().iter().filter(|f| m.is_match(f.as_str())).cloned().collect()
+        self.files().iter().filter(|f| glob_match(pattern, f)).cloned().collect()
     }
 }
 
-fn glob_matcher(pattern: &str) -> Option<globset::GlobMatcher> {
-    globset::GlobBuilder::new(pattern)
-        .literal_separator(true)
-        .backslash_escape(true)
-        .build()
-        .ok()
-        .map(|g| g.compile_matcher())
+/// Whether `path` matches the glob `pattern` the way GitLab matches
+/// `rules:changes` and `rules:exists`: Ruby's `File.fnmatch?` with
+/// `FNM_PATHNAME | FNM_DOTMATCH | FNM_EXTGLOB`. So `*`, `?` and `[...]` stay
+/// within one directory, a `**/` path segment matches zero or more
+/// directories (a `**` not followed by `/` is a plain `*`), dot files match,
+/// and `{a,b}` lists alternatives.
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    expand_braces(pattern, 0).iter().any(|p| {
+        let segs: Vec<&str> = p.split('/').collect();
+        segments_match(&segs, &parts)
+    })
 }
 
-/// Whether `path` matches the glob `pattern` (`*` stays within a directory,
-/// `**` crosses directories, dot files match).
-pub fn glob_match(pattern: &str, path: &str) -> bool {
-    glob_matcher(pattern).is_some_and(|m| m.is_match(path))
+/// At most this many alternatives come out of `{a,b}` expansion, from at
+/// most this many nested groups; GitLab's patterns are short, and a hostile
+/// one must neither explode nor exhaust the stack.
+const MAX_BRACE_ALTERNATIVES: usize = 256;
+const MAX_BRACE_DEPTH: usize = 16;
+
+/// `a{b,c{d,e}}f` -> `abf`, `acdf`, `acef`. Unbalanced braces stay literal.
+fn expand_braces(pattern: &str, depth: usize) -> Vec<String> {
+    if depth > MAX_BRACE_DEPTH {
+        return vec![pattern.to_string()];
+    }
+    let chars: Vec<char> = pattern.chars().collect();
+    // Find the first top-level `{ ... }` group with its commas.
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => i += 2,
+            '{' => {
+                let mut nest = 0;
+                let mut commas = Vec::new();
+                let mut j = i;
+                while j < chars.len() {
+                    match chars[j] {
+                        '\\' => j += 1,
+                        '{' => nest += 1,
+                        '}' => {
+                            nest -= 1;
+                            if nest == 0 {
+                                break;
+                            }
+                        }
+                        ',' if nest == 1 => commas.push(j),
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                if j >= chars.len() {
+                    return vec![pattern.to_string()];
+                }
+                let prefix: String = chars[..i].iter().collect();
+                let suffix: String = chars[j + 1..].iter().collect();
+                let mut bounds = vec![i];
+                bounds.extend(&commas);
+                bounds.push(j);
+                let mut out = Vec::new();
+                for w in bounds.windows(2) {
+                    let alt: String = chars[w[0] + 1..w[1]].iter().collect();
+                    for rest in expand_braces(&format!("{prefix}{alt}{suffix}"), depth + 1) {
+                        if out.len() >= MAX_BRACE_ALTERNATIVES {
+                            return out;
+                        }
+                        out.push(rest);
+                    }
+                }
+                return out;
+            }
+            _ => i += 1,
+        }
+    }
+    vec![pattern.to_string()]
+}
+
+/// Path segments against pattern segments, where a `**` segment that is
+/// followed by another segment matches any number of path segments.
+fn segments_match(pat: &[&str], path: &[&str]) -> bool {
+    // reach[j]: the pattern so far can consume exactly the first j segments.
+    let mut reach = vec![false; path.len() + 1];
+    reach[0] = true;
+    for (i, seg) in pat.iter().enumerate() {
+        let mut next = vec![false; path.len() + 1];
+        if *seg == "**" && i + 1 < pat.len() {
+            let mut any = false;
+            for j in 0..=path.len() {
+                any |= reach[j];
+                next[j] = any;
+            }
+        } else {
+            for j in 0..path.len() {
+                if reach[j] && segment_match(seg, path[j]) {
+                    next[j + 1] = true;
+                }
+            }
+        }
+        reach = next;
+    }
+    reach[path.len()]
+}
+
+/// One segment: `*`, `?`, `[...]` (with `!`/`^` negation and ranges) and `\`
+/// escapes.
+fn segment_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        let step = match p.get(pi) {
+            Some('*') => {
+                backtrack = Some((pi, ti));
+                pi += 1;
+                continue;
+            }
+            Some('?') => Some(pi + 1),
+            Some('[') => match class_match(&p, pi, t[ti]) {
+                Some((true, end)) => Some(end),
+                Some((false, _)) => None,
+                None => (t[ti] == '[').then_some(pi + 1),
+            },
+            Some('\\') if pi + 1 < p.len() => (p[pi + 1] == t[ti]).then_some(pi + 2),
+            Some(&c) => (c == t[ti]).then_some(pi + 1),
+            None => None,
+        };
+        match step {
+            Some(next) => {
+                pi = next;
+                ti += 1;
+            }
+            None => match backtrack {
+                Some((star, consumed)) => {
+                    pi = star + 1;
+                    ti = consumed + 1;
+                    backtrack = Some((star, consumed + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Match `c` against the class starting at `p[start] == '['`: whether it
+/// matched and the index after the class, or `None` if the class is not
+/// closed (then `[` is literal).
+fn class_match(p: &[char], start: usize, c: char) -> Option<(bool, usize)> {
+    let mut i = start + 1;
+    let negate = matches!(p.get(i), Some('!') | Some('^'));
+    if negate {
+        i += 1;
+    }
+    let mut matched = false;
+    let mut first = true;
+    loop {
+        let mut lo = *p.get(i)?;
+        if lo == ']' && !first {
+            return Some((matched != negate, i + 1));
+        }
+        first = false;
+        if lo == '\\' {
+            i += 1;
+            lo = *p.get(i)?;
+        }
+        if p.get(i + 1) == Some(&'-') && p.get(i + 2).is_some_and(|&h| h != ']') {
+            let mut hi_i = i + 2;
+            if p[hi_i] == '\\' {
+                hi_i += 1;
+            }
+            let hi = *p.get(hi_i)?;
+            matched |= lo <= c && c <= hi;
+            i = hi_i + 1;
+        } else {
+            matched |= lo == c;
+            i += 1;
+        }
+    }
 }
 
 /// Facts about the commit being built, read from git by the runner.
@@ -129,7 +294,10 @@ impl Context {
             ("CI_COMMIT_TITLE", g.message.lines().next().unwrap_or("").to_string()),
             (
                 "CI_COMMIT_DESCRIPTION",
-                g.message.split_once('\n').map(|(_, rest)| rest.trim_start_matches('\n').to_string()).unwrap_or_default(),
+                g.message
+                    .split_once('\n')
+                    .map(|(_, rest)| rest.trim_start_matches('\n').to_string())
+                    .unwrap_or_default(),
             ),
             ("CI_COMMIT_AUTHOR", format!("{} <{}>", g.author_name, g.author_email)),
             ("CI_COMMIT_TIMESTAMP", g.timestamp.clone()),
@@ -206,13 +374,14 @@ pub fn compile(path: &str, project: &dyn Project, ctx: &Context) -> Compiled {
         && let Some(spec) = m.get("spec")
     {
         diags.push(
-            Diagnostic::error("unsupported", "unsupported: `spec:` headers (CI/CD inputs) are not supported yet").at_mark(spec.mark),
+            Diagnostic::error("unsupported", "unsupported: `spec:` headers (CI/CD inputs) are not supported yet")
+                .at_mark(spec.mark),
         );
     }
     load::resolve_extends(&mut root, &mut diags);
     load::resolve_references(&mut root, &mut diags);
-    let built = build::build(&root, path, ctx, project, &mut diags);
-    diags.sort_by(|a, b| (a.file, a.pos).cmp(&(b.file, b.pos)));
+    let built = build::build(&root, path, ctx, project, &sources, &mut diags);
+    diags.sort_by_key(|d| (d.file, d.pos));
     diags.dedup();
     Compiled {
         sources,
@@ -220,5 +389,40 @@ pub fn compile(path: &str, project: &dyn Project, ctx: &Context) -> Compiled {
         diagnostics: diags,
         excluded: built.excluded,
         workflow_excluded: built.workflow_excluded,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs_follow_ruby_fnmatch() {
+        // `*` stays within a directory; `**/` crosses directories, zero or more.
+        assert!(glob_match("*.rs", "main.rs"));
+        assert!(!glob_match("*.rs", "src/main.rs"));
+        assert!(glob_match("src/**/*.rs", "src/main.rs"));
+        assert!(glob_match("src/**/*.rs", "src/a/b/main.rs"));
+        assert!(glob_match("**/*.md", "README.md"));
+        // `**` that is not a whole segment followed by `/` is a plain `*`.
+        assert!(glob_match("docs/**", "docs/a.md"));
+        assert!(!glob_match("docs/**", "docs/a/b.md"));
+        assert!(glob_match("**.md", "a.md"));
+        assert!(!glob_match("**.md", "d/a.md"));
+        // Dot files match, classes, `?`, escapes and braces.
+        assert!(glob_match("*", ".env"));
+        assert!(glob_match("**/*", ".github/x.yml"));
+        assert!(glob_match("file[0-9].txt", "file7.txt"));
+        assert!(!glob_match("file[!0-9].txt", "file7.txt"));
+        assert!(glob_match("a?c", "abc"));
+        assert!(glob_match(r"a\*c", "a*c"));
+        assert!(!glob_match(r"a\*c", "abc"));
+        assert!(glob_match("*.{js,ts}", "app.ts"));
+        assert!(glob_match("{src,lib}/**/*.{rs,toml}", "lib/x/Cargo.toml"));
+        assert!(!glob_match("{src,lib}/*.rs", "bin/main.rs"));
+        assert!(glob_match("[", "["));
+        // Hostile nesting neither recurses without bound nor panics.
+        let deep = format!("{}x{}", "{".repeat(10_000), "}".repeat(10_000));
+        assert!(!glob_match(&deep, "y"));
     }
 }

@@ -9,8 +9,27 @@ use std::path::PathBuf;
 const PURE: &[&str] = &["ci"];
 
 const FORBIDDEN_CRATES: &[&str] = &[
-    "tokio", "async-std", "smol", "mio", "hyper", "reqwest", "axum", "tower", "sqlx", "rusqlite", "postgres",
-    "libsqlite3-sys", "nix", "rustix", "libc", "walkdir", "ignore", "tempfile", "notify", "socket2", "runner",
+    "tokio",
+    "async-std",
+    "smol",
+    "mio",
+    "hyper",
+    "reqwest",
+    "axum",
+    "tower",
+    "sqlx",
+    "rusqlite",
+    "postgres",
+    "libsqlite3-sys",
+    "nix",
+    "rustix",
+    "libc",
+    "walkdir",
+    "ignore",
+    "tempfile",
+    "notify",
+    "socket2",
+    "runner",
 ];
 
 const FORBIDDEN_SOURCE: &[&str] = &[
