@@ -149,12 +149,38 @@ pub struct JsonDiagnostic {
 
 /// The closest candidate by edit distance, for "did you mean" help.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let mut best: Option<(&str, f64)> = None;
+    // Rank by edit distance (transpositions count once, so `ulr` finds
+    // `url`), break ties by Jaro-Winkler similarity; accept only close
+    // candidates so the help never suggests something unrelated.
+    let budget = (word.chars().count() / 3).max(1);
+    let mut best: Option<(&str, usize, f64)> = None;
     for c in candidates {
-        let score = strsim::jaro_winkler(word, c);
-        if score > 0.8 && best.is_none_or(|(_, s)| score > s) {
-            best = Some((c, score));
+        let dist = strsim::damerau_levenshtein(word, c);
+        let sim = strsim::jaro_winkler(word, c);
+        if dist > budget && sim <= 0.8 {
+            continue;
+        }
+        let better = match best {
+            None => true,
+            Some((_, d, s)) => dist < d || (dist == d && sim > s),
+        };
+        if better {
+            best = Some((c, dist, sim));
         }
     }
-    best.map(|(c, _)| c)
+    best.map(|(c, _, _)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::did_you_mean;
+
+    #[test]
+    fn suggestions() {
+        let keys = ["script", "stage", "url", "artifacts", "needs"];
+        assert_eq!(did_you_mean("ulr", keys), Some("url"));
+        assert_eq!(did_you_mean("scirpt", keys), Some("script"));
+        assert_eq!(did_you_mean("artefacts", keys), Some("artifacts"));
+        assert_eq!(did_you_mean("xyz", keys), None);
+    }
 }

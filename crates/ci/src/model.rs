@@ -18,6 +18,14 @@ pub struct Pipeline {
     pub jobs: Vec<Job>,
 }
 
+impl Pipeline {
+    /// GitLab creates no pipeline when rules leave no jobs, or only jobs in
+    /// `.pre`/`.post`.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.iter().all(|j| j.stage == ".pre" || j.stage == ".post")
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum When {

@@ -183,6 +183,14 @@ fn run(args: &RunArgs, out: &Output) -> Result<i32, (i32, String)> {
     let Some(mut pipeline) = compiled.pipeline else {
         return Err((exit::INTERNAL, "the pipeline could not be built".into()));
     };
+    if pipeline.is_empty() {
+        for (name, why) in &compiled.excluded {
+            out.human(&format!("not in this pipeline: {name} ({why})\n"));
+        }
+        out.human("Pipeline not created: no jobs for this ref and event (rules left none, or only .pre/.post jobs).\n");
+        out.json(&serde_json::json!({"run": null, "status": "skipped", "jobs": []}));
+        return Ok(exit::SUCCESS);
+    }
     // --job: keep the named jobs and their needs.
     let mut play_names: Vec<String> = args.manual.clone();
     if !args.jobs.is_empty() {

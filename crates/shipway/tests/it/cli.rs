@@ -802,3 +802,61 @@ fn check_json_format() {
     assert_eq!(good.json()["errors"], 0);
     assert_eq!(good.json()["diagnostics"], serde_json::json!([]));
 }
+
+#[test]
+fn rules_that_leave_no_jobs_create_no_pipeline() {
+    let out = Test::new()
+        .file(
+            CI,
+            r#"
+setup:
+  stage: .pre
+  script: echo setup
+build:
+  rules:
+    - if: '$CI_COMMIT_BRANCH == "release"'
+  script: echo build
+"#,
+        )
+        .args(["run", "--json"])
+        .run();
+    out.assert_code(0);
+    assert_eq!(out.status(), "skipped");
+    assert!(out.jobs().is_empty(), "{:?}", out.jobs());
+    assert!(out.log_path("setup").is_none(), "a .pre-only pipeline must not run");
+}
+
+#[test]
+fn workflow_rules_can_stop_the_pipeline() {
+    let out = Test::new()
+        .file(
+            CI,
+            r#"
+workflow:
+  rules:
+    - if: '$CI_COMMIT_TAG'
+build:
+  script: echo build
+"#,
+        )
+        .args(["run", "--json"])
+        .run();
+    out.assert_code(0);
+    assert_eq!(out.status(), "skipped");
+    let tagged = Test::new()
+        .file(
+            CI,
+            r#"
+workflow:
+  rules:
+    - if: '$CI_COMMIT_TAG'
+build:
+  script: echo "tag $CI_COMMIT_TAG"
+"#,
+        )
+        .args(["run", "--json", "--event", "tag", "--ref", "v1.2.3"])
+        .run();
+    tagged.assert_code(0);
+    assert_eq!(tagged.jobs(), statuses(&[("build", "success")]));
+    assert!(tagged.log("build").contains("tag v1.2.3"), "{}", tagged.log("build"));
+}
