@@ -50,6 +50,9 @@ Method:
     order (shipway variants first, then gcl), before the next round starts,
     so slow drift of the machine's load hits both tools alike.  --runs N
     rounds (default 7; fewer than 5 is flagged as not a valid result).
+  * Before every timed run: state dirs deleted, then os.sync() and a 0.2 s
+    pause, so dirty pages from the previous run (gcl rsyncs the repo per job)
+    are written back outside both tools' timed windows.
   * Timing: time.perf_counter() around subprocess.run() of the whole command
     (process start to exit, stdout/stderr captured through pipes).  The table
     shows the median, min and max per variant; ratios are gcl median /
@@ -316,6 +319,11 @@ class Tools:
 
 def run_timed(cmd, cwd, env, timeout):
     clean_state(cwd)
+    # Flush the previous run's writes (gcl copies the repo per job, and the
+    # state dirs were just deleted) so that neither tool pays for the other's
+    # disk writeback inside its timed window. Same treatment for both tools.
+    os.sync()
+    time.sleep(0.2)
     t0 = time.perf_counter()
     p = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=timeout)

@@ -118,15 +118,8 @@ pub(crate) enum ParallelDef {
     Matrix(Vec<MatrixRow>),
 }
 
-#[derive(Clone, Debug)]
-pub(crate) struct CacheDef {
-    pub key: CacheKey,
-    pub paths: Vec<String>,
-    pub untracked: bool,
-    pub policy: CachePolicy,
-    pub when: CacheWhen,
-    pub fallback_keys: Vec<String>,
-}
+/// A cache as written; `build` expands its variables into the model's `Cache`.
+pub(crate) type CacheDef = crate::model::Cache;
 
 #[derive(Clone, Debug)]
 pub(crate) struct EnvironmentDef {
