@@ -4,15 +4,15 @@
 
 use crate::mask::Masker;
 use crate::process::{self, Control, Exit};
-use crate::workspace::{self, Snapshot};
+use crate::workspace::{self, Manifest, Snapshot};
 use ci::model::{ArtifactsWhen, CacheKey, CachePolicy, CacheWhen, FailureKind, Job, Pipeline};
 use ci::plan::{self, Decision, JobStatus, Scheduler};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -206,6 +206,7 @@ pub fn run(
     // Finished job threads may still be cleaning their workspace; they are
     // joined at the end so a job's result is never delayed by cleanup.
     let mut finishing: Vec<JoinHandle<()>> = Vec::new();
+    let pool: Arc<Mutex<Vec<(PathBuf, Manifest)>>> = Arc::new(Mutex::new(Vec::new()));
 
     loop {
         if interrupted == 0 {
@@ -234,6 +235,7 @@ pub fn run(
                 opts: opts.clone(),
                 tx: inbox.tx.clone(),
                 run_id: run_dir.id,
+                pool: pool.clone(),
             };
             let handle = thread::spawn(move || execute_job(ctx, ctl_rx));
             running.insert(j, Running { control: ctl_tx, handle });
@@ -310,6 +312,8 @@ struct JobCtx {
     opts: RunOptions,
     tx: Sender<Msg>,
     run_id: u64,
+    /// Workspaces of finished jobs, ready to be reset for the next job.
+    pool: Arc<Mutex<Vec<(PathBuf, Manifest)>>>,
 }
 
 /// Writes masked lines to the job log and to the dispatcher.
@@ -393,6 +397,23 @@ fn build_script(commands: &[String], strict: bool) -> String {
     s
 }
 
+/// Scripts up to this size go to the shell as `-c` text; longer ones are
+/// written to a file (a single argument may not exceed 128 KiB on Linux).
+const INLINE_SCRIPT_MAX: usize = 64 * 1024;
+
+/// The shell arguments that run `script`: inline when small (no file to
+/// create), else from a file at `path`.
+fn script_args(base: &[String], path: &Path, script: String) -> std::io::Result<Vec<String>> {
+    let mut args = base.to_vec();
+    if script.len() <= INLINE_SCRIPT_MAX {
+        args.extend(["-c".to_string(), script, "shipway-job".to_string()]);
+    } else {
+        std::fs::write(path, script)?;
+        args.push(path.to_string_lossy().into_owned());
+    }
+    Ok(args)
+}
+
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
@@ -411,8 +432,15 @@ fn execute_job(ctx: JobCtx, control: Receiver<Control>) {
         coverage: job.coverage.as_ref().and_then(|c| regex::Regex::new(c).ok()),
         coverage_hit: None,
     };
-    let ws = ctx.run_dir.path.join("ws").join(format!("{:03}", ctx.index));
-    let (status, exit_code, attempts, copy, outputs) = job_attempts(&ctx, &ws, &control, &mut sink, started);
+    // Reuse a finished job's workspace when there is one (reset to the
+    // snapshot, see `Snapshot::reset`), unless workspaces are kept for
+    // inspection.
+    let reused = if ctx.opts.keep_workspaces { None } else { ctx.pool.lock().ok().and_then(|mut p| p.pop()) };
+    let (ws, mut manifest) =
+        reused.unwrap_or_else(|| (ctx.run_dir.path.join("ws").join(format!("{:03}", ctx.index)), Manifest::default()));
+    let fresh = !ws.exists();
+    let (status, exit_code, attempts, copy, outputs) =
+        job_attempts(&ctx, &ws, fresh, &mut manifest, &control, &mut sink, started);
     sink.flush();
     let result = JobResult {
         status,
@@ -423,10 +451,12 @@ fn execute_job(ctx: JobCtx, control: Receiver<Control>) {
         log: Some(log_path),
         copy,
     };
-    let _ = ctx.tx.send(Msg::Done(ctx.index, result, outputs));
-    if !ctx.opts.keep_workspaces {
-        let _ = std::fs::remove_dir_all(&ws);
+    if !ctx.opts.keep_workspaces
+        && let Ok(mut p) = ctx.pool.lock()
+    {
+        p.push((ws, manifest));
     }
+    let _ = ctx.tx.send(Msg::Done(ctx.index, result, outputs));
 }
 
 type AttemptOutcome = (JobStatus, Option<i32>, u32, Duration, Option<JobOutputs>);
@@ -434,6 +464,8 @@ type AttemptOutcome = (JobStatus, Option<i32>, u32, Duration, Option<JobOutputs>
 fn job_attempts(
     ctx: &JobCtx,
     ws: &Path,
+    fresh: bool,
+    manifest: &mut Manifest,
     control: &Receiver<Control>,
     sink: &mut LogSink,
     started: Instant,
@@ -464,13 +496,18 @@ fn job_attempts(
             "\u{1b}[1mRunning with shipway {} (shell executor on the host), attempt {attempt}\u{1b}[0;m",
             env!("CARGO_PKG_VERSION")
         ));
-        if attempt > 1 {
-            let _ = std::fs::remove_dir_all(ws);
-        }
-        let copy = match ctx.snapshot.materialize(ws) {
-            Ok(stats) => {
+        let prepared =
+            if attempt == 1 && fresh { ctx.snapshot.materialize(ws) } else { ctx.snapshot.reset(ws, manifest) };
+        let copy = match prepared {
+            Ok((stats, m)) => {
+                *manifest = m;
+                let kept = if stats.kept > 0 {
+                    format!(" ({} untouched files kept from a reused workspace)", stats.kept)
+                } else {
+                    String::new()
+                };
                 sink.line(&format!(
-                    "Prepared workspace: {} files, {:.1} MB copied in {} ms",
+                    "Prepared workspace: {} files, {:.1} MB copied in {} ms{kept}",
                     stats.files,
                     stats.bytes as f64 / 1e6,
                     stats.elapsed.as_millis()
@@ -504,12 +541,13 @@ fn job_attempts(
         let main_path = scripts_dir.join(format!("{:03}-{attempt}-main.sh", ctx.index));
         let mut commands = job.before_script.clone();
         commands.extend(job.script.iter().cloned());
-        if let Err(e) = std::fs::write(&main_path, build_script(&commands, true)) {
-            sink.line(&format!("ERROR: cannot write the job script: {e}"));
-            return (JobStatus::Failed, None, attempt, first_copy, None);
-        }
-        let mut args = base_args.clone();
-        args.push(main_path.to_string_lossy().into_owned());
+        let args = match script_args(&base_args, &main_path, build_script(&commands, true)) {
+            Ok(a) => a,
+            Err(e) => {
+                sink.line(&format!("ERROR: cannot write the job script: {e}"));
+                return (JobStatus::Failed, None, attempt, first_copy, None);
+            }
+        };
         let spec = process::Spec {
             program: prog,
             args,
@@ -543,10 +581,8 @@ fn job_attempts(
         if !job.after_script.is_empty() && exit != Exit::Canceled {
             sink.line("\u{1b}[36;1mRunning after_script\u{1b}[0;m");
             let after_path = scripts_dir.join(format!("{:03}-{attempt}-after.sh", ctx.index));
-            if std::fs::write(&after_path, build_script(&job.after_script, true)).is_ok() {
+            if let Ok(args) = script_args(&base_args, &after_path, build_script(&job.after_script, true)) {
                 let env = job_env(ctx, ws, &dotenv, attempt, Some(job_status_word));
-                let mut args = base_args.clone();
-                args.push(after_path.to_string_lossy().into_owned());
                 let spec = process::Spec {
                     program: prog,
                     args,

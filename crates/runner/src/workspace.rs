@@ -21,15 +21,52 @@ pub struct Snapshot {
     /// file, so jobs can run git commands without touching the user's repo.
     /// Made on a background thread; the first job to start waits for it.
     git_dir: OnceLock<Option<PathBuf>>,
+    /// Every directory that holds a snapshot file, computed on first use.
+    dirs: OnceLock<HashSet<String>>,
     pending_clone: Mutex<Option<std::thread::JoinHandle<Option<PathBuf>>>>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CopyStats {
     pub files: usize,
+    /// Files a reset found untouched and left in place.
+    pub kept: usize,
     pub bytes: u64,
     pub elapsed: Duration,
 }
+
+/// What a workspace file looked like right after shipway wrote it. The
+/// kernel updates a file's ctime on every change to its content or metadata
+/// (write, chmod, link, rename) and user space cannot set it; a write also
+/// sets mtime to the current time, while shipway gave the copy the source's
+/// older mtime. Timestamps are coarse (a kernel tick), so the ctime alone
+/// could miss a write in the same tick as the copy; the mtime cannot. An
+/// unchanged inode, size, mtime and ctime prove a job did not touch the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::symlink_metadata(path).ok()?;
+        m.file_type().is_file().then(|| Stamp {
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
+}
+
+/// The stamps of a workspace's snapshot files, so the next reset can leave
+/// untouched files alone.
+#[derive(Clone, Debug, Default)]
+pub struct Manifest(std::collections::HashMap<String, Stamp>);
 
 impl Snapshot {
     pub fn new(root: &Path, files: Vec<String>, run_dir: &Path, with_git: bool) -> Snapshot {
@@ -37,7 +74,13 @@ impl Snapshot {
             let (root, run_dir) = (root.to_path_buf(), run_dir.to_path_buf());
             std::thread::spawn(move || shared_clone(&root, &run_dir))
         });
-        Snapshot { root: root.to_path_buf(), files, git_dir: OnceLock::new(), pending_clone: Mutex::new(pending) }
+        Snapshot {
+            root: root.to_path_buf(),
+            files,
+            git_dir: OnceLock::new(),
+            dirs: OnceLock::new(),
+            pending_clone: Mutex::new(pending),
+        }
     }
 
     /// The shared clone, once it is ready (`None` outside git or if cloning failed).
@@ -50,8 +93,69 @@ impl Snapshot {
             .as_deref()
     }
 
-    /// Copy the snapshot into `dest` (created if needed).
-    pub fn materialize(&self, dest: &Path) -> io::Result<CopyStats> {
+    /// Copy the snapshot into `dest`, a directory that does not exist yet.
+    pub fn materialize(&self, dest: &Path) -> io::Result<(CopyStats, Manifest)> {
+        self.fill(dest, None)
+    }
+
+    /// Bring a workspace an earlier job used back to exactly the snapshot:
+    /// everything that is not a snapshot file goes, snapshot files the job
+    /// touched (per `manifest`) are copied again, untouched ones stay. On a
+    /// large tree this is far cheaper than a new copy, and creating no new
+    /// inodes avoids ext4's slow path for recently deleted ones. On any
+    /// error the workspace is removed and made afresh.
+    pub fn reset(&self, dest: &Path, manifest: &Manifest) -> io::Result<(CopyStats, Manifest)> {
+        match self.prune(dest).and_then(|()| self.fill(dest, Some(manifest))) {
+            Ok(x) => Ok(x),
+            Err(_) => {
+                std::fs::remove_dir_all(dest)?;
+                self.materialize(dest)
+            }
+        }
+    }
+
+    fn dirs(&self) -> &HashSet<String> {
+        self.dirs.get_or_init(|| {
+            let mut dirs = HashSet::new();
+            for f in &self.files {
+                let mut cur = f.as_str();
+                while let Some((parent, _)) = cur.rsplit_once('/') {
+                    if !dirs.insert(parent.to_string()) {
+                        break;
+                    }
+                    cur = parent;
+                }
+            }
+            dirs
+        })
+    }
+
+    /// Remove every entry of `dest` that the snapshot does not have.
+    fn prune(&self, dest: &Path) -> io::Result<()> {
+        let files: HashSet<&str> = self.files.iter().map(|s| s.as_str()).collect();
+        let dirs = self.dirs();
+        let mut it = walkdir::WalkDir::new(dest).min_depth(1).follow_links(false).into_iter();
+        while let Some(entry) = it.next() {
+            let e = entry.map_err(io::Error::other)?;
+            let Ok(rel) = e.path().strip_prefix(dest) else { continue };
+            let rel = rel.to_string_lossy();
+            if e.file_type().is_dir() {
+                if !dirs.contains(rel.as_ref()) {
+                    std::fs::remove_dir_all(e.path())?;
+                    it.skip_current_dir();
+                }
+            } else {
+                let is_gitfile = rel == ".git" && self.git_dir().is_some();
+                if files.contains(rel.as_ref()) || is_gitfile {
+                    continue;
+                }
+                std::fs::remove_file(e.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn fill(&self, dest: &Path, prev: Option<&Manifest>) -> io::Result<(CopyStats, Manifest)> {
         let start = Instant::now();
         std::fs::create_dir_all(dest)?;
         let threads = if self.files.len() > 512 {
@@ -59,28 +163,50 @@ impl Snapshot {
         } else {
             1
         };
-        let mut bytes = 0u64;
+        let mut out = Filled::default();
         if threads == 1 {
-            bytes = copy_list(&self.root, dest, &self.files)?;
+            out = copy_list(&self.root, dest, &self.files, prev)?;
         } else {
             let chunk = self.files.len().div_ceil(threads);
-            let results: Vec<io::Result<u64>> = std::thread::scope(|s| {
-                let handles: Vec<_> =
-                    self.files.chunks(chunk).map(|part| s.spawn(move || copy_list(&self.root, dest, part))).collect();
+            let results: Vec<io::Result<Filled>> = std::thread::scope(|s| {
+                let handles: Vec<_> = self
+                    .files
+                    .chunks(chunk)
+                    .map(|part| s.spawn(move || copy_list(&self.root, dest, part, prev)))
+                    .collect();
                 handles
                     .into_iter()
                     .map(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("copy thread panicked"))))
                     .collect()
             });
             for r in results {
-                bytes += r?;
+                let r = r?;
+                out.bytes += r.bytes;
+                out.kept += r.kept;
+                out.stamps.extend(r.stamps);
             }
         }
         if let Some(g) = self.git_dir() {
-            std::fs::write(dest.join(".git"), format!("gitdir: {}\n", g.display()))?;
+            let gitfile = dest.join(".git");
+            let content = format!("gitdir: {}\n", g.display());
+            let is_file = std::fs::symlink_metadata(&gitfile).is_ok_and(|m| m.is_file());
+            if !(is_file && std::fs::read_to_string(&gitfile).is_ok_and(|c| c == content)) {
+                // Never truncate in place: ext4 flushes a truncated-and-rewritten file.
+                let _ = std::fs::remove_dir_all(&gitfile);
+                let _ = std::fs::remove_file(&gitfile);
+                std::fs::write(gitfile, content)?;
+            }
         }
-        Ok(CopyStats { files: self.files.len(), bytes, elapsed: start.elapsed() })
+        let stats = CopyStats { files: self.files.len(), kept: out.kept, bytes: out.bytes, elapsed: start.elapsed() };
+        Ok((stats, Manifest(out.stamps.into_iter().collect())))
     }
+}
+
+#[derive(Default)]
+struct Filled {
+    bytes: u64,
+    kept: usize,
+    stamps: Vec<(String, Stamp)>,
 }
 
 fn shared_clone(root: &Path, run_dir: &Path) -> Option<PathBuf> {
@@ -109,31 +235,61 @@ fn shared_clone(root: &Path, run_dir: &Path) -> Option<PathBuf> {
     std::fs::canonicalize(&dir).ok().or(Some(dir))
 }
 
-fn copy_list(src_root: &Path, dest: &Path, files: &[String]) -> io::Result<u64> {
+fn copy_list(src_root: &Path, dest: &Path, files: &[String], prev: Option<&Manifest>) -> io::Result<Filled> {
     let mut made: HashSet<PathBuf> = HashSet::new();
-    let mut bytes = 0;
+    let mut out = Filled::default();
     for rel in files {
-        let src = src_root.join(rel);
         let dst = dest.join(rel);
+        if let Some(prev) = prev {
+            let now = Stamp::of(&dst);
+            if now.is_some() && now == prev.0.get(rel).copied() {
+                out.kept += 1;
+                out.stamps.push((rel.clone(), now.unwrap_or(Stamp { ino: 0, size: 0, mtime: (0, 0), ctime: (0, 0) })));
+                continue;
+            }
+            // Changed, replaced or missing: start from nothing (an unlink
+            // and a new file, never a truncate, which ext4 flushes).
+            if let Ok(m) = std::fs::symlink_metadata(&dst) {
+                if m.is_dir() {
+                    std::fs::remove_dir_all(&dst)?;
+                } else {
+                    std::fs::remove_file(&dst)?;
+                }
+            }
+        }
         if let Some(parent) = dst.parent()
             && !made.contains(parent)
         {
             std::fs::create_dir_all(parent)?;
             made.insert(parent.to_path_buf());
         }
-        bytes += copy_entry(&src, &dst)?;
+        out.bytes += copy_entry(&src_root.join(rel), &dst, true)?;
+        if let Some(st) = Stamp::of(&dst) {
+            out.stamps.push((rel.clone(), st));
+        }
     }
-    Ok(bytes)
+    Ok(out)
 }
 
 /// Copy one file or symlink (symlinks stay symlinks). Missing sources are
-/// skipped: the working tree may change while a run starts.
-fn copy_entry(src: &Path, dst: &Path) -> io::Result<u64> {
+/// skipped: the working tree may change while a run starts. Unless `fresh`
+/// (the destination directory was just created), whatever is at `dst` is
+/// looked at first: a symlink or a directory there is removed, so a copy
+/// never writes through a link a job left behind.
+fn copy_entry(src: &Path, dst: &Path, fresh: bool) -> io::Result<u64> {
     let meta = match std::fs::symlink_metadata(src) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(e),
     };
+    if !fresh && let Ok(existing) = std::fs::symlink_metadata(dst) {
+        let ft = existing.file_type();
+        if ft.is_symlink() {
+            std::fs::remove_file(dst)?;
+        } else if ft.is_dir() && !meta.is_dir() {
+            std::fs::remove_dir_all(dst)?;
+        }
+    }
     if meta.file_type().is_symlink() {
         let target = std::fs::read_link(src)?;
         let _ = std::fs::remove_file(dst);
@@ -143,7 +299,19 @@ fn copy_entry(src: &Path, dst: &Path) -> io::Result<u64> {
         std::fs::create_dir_all(dst)?;
         Ok(0)
     } else {
-        std::fs::copy(src, dst)
+        let n = std::fs::copy(src, dst)?;
+        // Keep the source's modification time, as `cp -p` and git checkouts
+        // of unchanged files do: build tools see the same mtimes in every
+        // job, and a job's write always moves mtime away from it, which
+        // `Snapshot::reset` relies on.
+        use std::os::unix::fs::MetadataExt;
+        let mtime = rustix::fs::Timespec { tv_sec: meta.mtime(), tv_nsec: meta.mtime_nsec() as _ };
+        let times = rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_OMIT },
+            last_modification: mtime,
+        };
+        rustix::fs::utimensat(rustix::fs::CWD, dst, &times, rustix::fs::AtFlags::empty())?;
+        Ok(n)
     }
 }
 
@@ -290,7 +458,7 @@ pub fn copy_files(src: &Path, dst: &Path, files: &[String]) -> (u64, Vec<String>
             warnings.push(format!("{rel}: {e}"));
             continue;
         }
-        match copy_entry(&from, &to) {
+        match copy_entry(&from, &to, false) {
             Ok(n) => bytes += n,
             Err(e) => warnings.push(format!("{rel}: {e}")),
         }
@@ -315,6 +483,71 @@ fn normalize(p: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tree(dir: &Path) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = list_tree(dir)
+            .into_iter()
+            .map(|rel| {
+                let p = dir.join(&rel);
+                let m = std::fs::symlink_metadata(&p).unwrap();
+                let what = if m.file_type().is_symlink() {
+                    format!("link:{}", std::fs::read_link(&p).unwrap().display())
+                } else {
+                    use std::os::unix::fs::PermissionsExt;
+                    format!("{:o}:{}", m.permissions().mode() & 0o777, std::fs::read_to_string(&p).unwrap())
+                };
+                (rel, what)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn reset_restores_a_used_workspace_exactly() {
+        use std::os::unix::fs::PermissionsExt;
+        let src = tempfile::tempdir().unwrap();
+        let run = tempfile::tempdir().unwrap();
+        let files = ["a.txt", "dir/b.txt", "dir/sub/c.txt", "keep.txt", "gone.txt", "exec.sh"];
+        for f in files {
+            let p = src.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, format!("content of {f}\n")).unwrap();
+        }
+        std::fs::set_permissions(src.path().join("exec.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink("a.txt", src.path().join("link")).unwrap();
+        let mut list: Vec<String> = files.iter().map(|s| s.to_string()).collect();
+        list.push("link".into());
+        let snap = Snapshot::new(src.path(), list, run.path(), false);
+        let ws = run.path().join("ws");
+        let (_, manifest) = snap.materialize(&ws).unwrap();
+        // Same size, immediately after the copy (likely the same clock tick).
+        std::fs::write(ws.join("exec.sh"), "CONTENT OF exec.sh\n").unwrap();
+        let (_, manifest) = snap.reset(&ws, &manifest).unwrap();
+        assert_eq!(std::fs::read_to_string(ws.join("exec.sh")).unwrap(), "content of exec.sh\n");
+        let pristine = tree(&ws);
+        assert_eq!(pristine, tree(src.path()));
+
+        // A job does its worst.
+        std::fs::write(ws.join("a.txt"), "CONTENT OF a.txt\n").unwrap(); // same size
+        std::fs::set_permissions(ws.join("keep.txt"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::remove_file(ws.join("gone.txt")).unwrap();
+        std::fs::remove_file(ws.join("dir/b.txt")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", ws.join("dir/b.txt")).unwrap();
+        std::fs::remove_file(ws.join("dir/sub/c.txt")).unwrap();
+        std::fs::create_dir_all(ws.join("dir/sub/c.txt/inner")).unwrap();
+        std::fs::write(ws.join("new.txt"), "new").unwrap();
+        std::fs::create_dir_all(ws.join("target/debug")).unwrap();
+        std::fs::write(ws.join("target/debug/out"), "out").unwrap();
+        std::fs::remove_file(ws.join("link")).unwrap();
+        std::fs::write(ws.join("link"), "not a link any more").unwrap();
+        std::fs::hard_link(ws.join("exec.sh"), ws.join("exec-hardlink")).unwrap();
+
+        let (stats, _) = snap.reset(&ws, &manifest).unwrap();
+        assert_eq!(tree(&ws), pristine, "a reset workspace must equal a fresh copy");
+        assert!(stats.kept < stats.files, "touched files must be copied again");
+        assert!(std::fs::read_to_string("/etc/passwd").is_ok(), "nothing was written through the symlink");
+    }
 
     #[test]
     fn rejects_escaping_paths() {

@@ -860,3 +860,29 @@ build:
     assert_eq!(tagged.jobs(), statuses(&[("build", "success")]));
     assert!(tagged.log("build").contains("tag v1.2.3"), "{}", tagged.log("build"));
 }
+
+#[test]
+fn a_reused_workspace_is_as_fresh_as_a_new_copy() {
+    // One slot, so every job after the first reuses the previous job's
+    // workspace; each job vandalises it and checks it got a pristine one.
+    let vandal = r#"
+  script:
+    - test "$(cat data.txt)" = "original"
+    - test ! -e junk.txt && test ! -e build
+    - test ! -L data.txt && test ! -L src/lib.txt
+    - test "$(cat src/lib.txt)" = "library"
+    - echo "modified" > data.txt
+    - echo junk > junk.txt && mkdir -p build/out && echo o > build/out/x
+    - rm src/lib.txt && ln -s /etc/hostname src/lib.txt
+"#;
+    let ci = format!("stages: [a, b, c]\none:\n  stage: a{vandal}two:\n  stage: b{vandal}three:\n  stage: c{vandal}");
+    let out = Test::new()
+        .file(CI, &ci)
+        .file("data.txt", "original\n")
+        .file("src/lib.txt", "library\n")
+        .args(["run", "--json", "--parallel", "1"])
+        .run();
+    out.assert_code(0);
+    assert_eq!(out.jobs(), statuses(&[("one", "success"), ("two", "success"), ("three", "success")]));
+    assert!(out.log("two").contains("untouched files kept from a reused workspace"), "{}", out.log("two"));
+}
