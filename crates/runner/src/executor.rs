@@ -287,6 +287,13 @@ pub fn run(
     for h in finishing {
         let _ = h.join();
     }
+    // Processes that escaped their job's process group (`setsid cmd &`) and
+    // outlived it were reparented to us; no job runs now, so they go.
+    let orphans = process::reap_orphans(opts.kill_grace);
+    if orphans > 0 {
+        let note = format!("stopped {orphans} process(es) that jobs left running outside their process group");
+        reporter.report(pipeline, Event::Note(&note));
+    }
     // Jobs never started because of an interrupt.
     for d in sched.poll() {
         if let Decision::Settled(j, status) = d {

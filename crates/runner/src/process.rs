@@ -216,8 +216,75 @@ pub fn run(spec: &Spec<'_>, control: &Receiver<Control>, mut on_output: impl FnM
     (exit, note)
 }
 
+/// Signal the job's process group and every descendant of its leader that
+/// left the group (`setsid`, `setpgid`): the whole tree, as long as the
+/// parent links still lead back to the leader.
 fn signal_group(pgid: Pid, sig: Signal) {
     let _ = rustix::process::kill_process_group(pgid, sig);
+    for pid in descendants(pgid.as_raw_nonzero().get()) {
+        if let Some(p) = Pid::from_raw(pid) {
+            let _ = rustix::process::kill_process(p, sig);
+        }
+    }
+}
+
+/// `(pid, ppid)` of every process, from `/proc/<pid>/stat`.
+fn process_table() -> Vec<(i32, i32)> {
+    let Ok(rd) = std::fs::read_dir("/proc") else { return vec![] };
+    let mut out = Vec::new();
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
+        let mut fields = rest.split_whitespace();
+        let (_state, ppid) = (fields.next(), fields.next().and_then(|p| p.parse::<i32>().ok()));
+        if let Some(ppid) = ppid {
+            out.push((pid, ppid));
+        }
+    }
+    out
+}
+
+fn descendants(root: i32) -> Vec<i32> {
+    let table = process_table();
+    let mut found = Vec::new();
+    let mut todo = vec![root];
+    while let Some(parent) = todo.pop() {
+        for &(pid, ppid) in &table {
+            if ppid == parent && !found.contains(&pid) {
+                found.push(pid);
+                todo.push(pid);
+            }
+        }
+    }
+    found
+}
+
+/// Stop and reap processes that were orphaned by jobs and reparented to this
+/// process (it is a subreaper): anything still a child of ours once no job
+/// is running. SIGTERM, `grace`, SIGKILL. Returns how many there were.
+pub fn reap_orphans(grace: Duration) -> usize {
+    let me = rustix::process::getpid().as_raw_nonzero().get();
+    let orphans: Vec<Pid> =
+        process_table().into_iter().filter(|&(_, ppid)| ppid == me).filter_map(|(pid, _)| Pid::from_raw(pid)).collect();
+    if orphans.is_empty() {
+        return 0;
+    }
+    for &p in &orphans {
+        let _ = rustix::process::kill_process(p, Signal::TERM);
+    }
+    let start = Instant::now();
+    let mut left: Vec<Pid> = orphans.clone();
+    while !left.is_empty() && start.elapsed() < grace {
+        left.retain(|&p| !matches!(rustix::process::waitpid(Some(p), WaitOptions::NOHANG), Ok(Some(_)) | Err(_)));
+        thread::sleep(Duration::from_millis(10));
+    }
+    for &p in &left {
+        let _ = rustix::process::kill_process(p, Signal::KILL);
+        let _ = rustix::process::waitpid(Some(p), WaitOptions::empty());
+    }
+    orphans.len()
 }
 
 /// SIGTERM, grace, SIGKILL whatever is left of the group, and reap the

@@ -886,3 +886,32 @@ fn a_reused_workspace_is_as_fresh_as_a_new_copy() {
     assert_eq!(out.jobs(), statuses(&[("one", "success"), ("two", "success"), ("three", "success")]));
     assert!(out.log("two").contains("untouched files kept from a reused workspace"), "{}", out.log("two"));
 }
+
+#[test]
+fn processes_that_leave_the_process_group_do_not_survive() {
+    let escaped = unique_sleep_arg();
+    let escaped_on_timeout = unique_sleep_arg();
+    let out = Test::new()
+        .file(
+            CI,
+            format!(
+                r#"
+escapes:
+  script:
+    - setsid sleep {escaped} > /dev/null 2>&1 < /dev/null &
+    - sleep 0.2
+escapes-then-times-out:
+  timeout: 2s
+  script:
+    - setsid sleep {escaped_on_timeout} > /dev/null 2>&1 < /dev/null &
+    - sleep 60
+"#
+            ),
+        )
+        .args(["run", "--json", "--kill-grace", "1"])
+        .run();
+    let leftovers = [kill_leftovers(&escaped), kill_leftovers(&escaped_on_timeout)].concat();
+    out.assert_code(1);
+    assert_eq!(out.jobs(), statuses(&[("escapes", "success"), ("escapes-then-times-out", "timed_out")]));
+    assert!(leftovers.is_empty(), "processes outside the job's group survived the run: {leftovers:?}");
+}
