@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -207,6 +208,9 @@ pub fn run(
     // joined at the end so a job's result is never delayed by cleanup.
     let mut finishing: Vec<JoinHandle<()>> = Vec::new();
     let pool: Arc<Mutex<Vec<(PathBuf, Manifest)>>> = Arc::new(Mutex::new(Vec::new()));
+    // Set on the first interrupt; job threads check it between steps, so a
+    // cancel that arrives after a script ended still stops the job.
+    let canceled = Arc::new(AtomicBool::new(false));
 
     loop {
         if interrupted == 0 {
@@ -236,8 +240,18 @@ pub fn run(
                 tx: inbox.tx.clone(),
                 run_id: run_dir.id,
                 pool: pool.clone(),
+                canceled: canceled.clone(),
             };
-            let handle = thread::spawn(move || execute_job(ctx, ctl_rx));
+            let tx = inbox.tx.clone();
+            let handle = thread::spawn(move || {
+                // A bug in a job thread must not hang the run: report the job
+                // as failed instead of never reporting it.
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute_job(ctx, ctl_rx)));
+                if outcome.is_err() {
+                    let _ = tx.send(Msg::Note(format!("internal error: the thread running job {j} panicked")));
+                    let _ = tx.send(Msg::Done(j, JobResult::settled(JobStatus::Failed), None));
+                }
+            });
             running.insert(j, Running { control: ctl_tx, handle });
         }
         if running.is_empty() {
@@ -275,6 +289,7 @@ pub fn run(
             }
             Msg::Interrupt => {
                 interrupted += 1;
+                canceled.store(true, Ordering::SeqCst);
                 reporter.report(pipeline, Event::Interrupted { second: interrupted > 1 });
                 sched.cancel();
                 let signal = if interrupted > 1 { Control::Kill } else { Control::Cancel };
@@ -321,6 +336,7 @@ struct JobCtx {
     run_id: u64,
     /// Workspaces of finished jobs, ready to be reset for the next job.
     pool: Arc<Mutex<Vec<(PathBuf, Manifest)>>>,
+    canceled: Arc<AtomicBool>,
 }
 
 /// Writes masked lines to the job log and to the dispatcher.
@@ -362,8 +378,19 @@ impl LogSink {
             self.line(&s);
         }
         if self.partial.len() > 64 * 1024 {
-            let line: Vec<u8> = std::mem::take(&mut self.partial);
-            self.line(&String::from_utf8_lossy(&line));
+            // A very long line without a newline is emitted in pieces; keep
+            // enough of its end back that a secret spanning the cut is still
+            // whole in the next piece.
+            // Mask first, so no complete secret can straddle the cut; what is
+            // kept back is at most an incomplete secret's beginning.
+            let masked = self.masker.mask(&String::from_utf8_lossy(&self.partial)).into_bytes();
+            let keep = self.masker.longest().saturating_sub(1).min(masked.len());
+            let mut cut = masked.len() - keep;
+            while cut > 0 && cut < masked.len() && (masked[cut] & 0xC0) == 0x80 {
+                cut -= 1; // do not split a UTF-8 sequence
+            }
+            self.partial = masked[cut..].to_vec();
+            self.line(&String::from_utf8_lossy(&masked[..cut]));
         }
     }
 
@@ -447,7 +474,7 @@ fn execute_job(ctx: JobCtx, control: Receiver<Control>) {
         reused.unwrap_or_else(|| (ctx.run_dir.path.join("ws").join(format!("{:03}", ctx.index)), Manifest::default()));
     let fresh = !ws.exists();
     let (status, exit_code, attempts, copy, outputs) =
-        job_attempts(&ctx, &ws, fresh, &mut manifest, &control, &mut sink, started);
+        job_attempts(&ctx, &ws, fresh, &mut manifest, &control, &mut sink);
     sink.flush();
     let result = JobResult {
         status,
@@ -475,7 +502,6 @@ fn job_attempts(
     manifest: &mut Manifest,
     control: &Receiver<Control>,
     sink: &mut LogSink,
-    started: Instant,
 ) -> AttemptOutcome {
     let job = &ctx.job;
     let mut first_copy = Duration::ZERO;
@@ -560,11 +586,16 @@ fn job_attempts(
             args,
             cwd: ws,
             env: &env,
-            timeout: Duration::from_secs(job.timeout_secs).saturating_sub(started.elapsed()),
+            // Each attempt gets the full timeout, counted from its own start
+            // (not from a `start_in` delay or earlier attempts), as on GitLab.
+            timeout: Duration::from_secs(job.timeout_secs),
             grace: ctx.opts.kill_grace,
         };
-        let (exit, note) = process::run(&spec, control, |b| sink.bytes(b));
+        let (mut exit, note) = process::run(&spec, control, |b| sink.bytes(b));
         sink.flush();
+        if ctx.canceled.load(Ordering::SeqCst) {
+            exit = Exit::Canceled;
+        }
         if let Some(n) = note {
             sink.line(&format!("WARNING: {n}"));
         }
@@ -639,7 +670,9 @@ fn job_attempts(
         let failed = matches!(status, JobStatus::Failed | JobStatus::AllowedFailure | JobStatus::TimedOut);
         let outputs =
             if status == JobStatus::Canceled { None } else { Some(collect_outputs(ctx, ws, script_ok, failed, sink)) };
-        save_caches(ctx, ws, &cache_keys, script_ok, sink);
+        if status != JobStatus::Canceled {
+            save_caches(ctx, ws, &cache_keys, script_ok, sink);
+        }
         match status {
             JobStatus::Success => sink.line("\u{1b}[32;1mJob succeeded\u{1b}[0;m"),
             JobStatus::AllowedFailure => sink
@@ -793,6 +826,17 @@ pub fn parse_dotenv(text: &str) -> (Vec<(String, String)>, Vec<String>) {
     (vars, warns)
 }
 
+/// A cache key usable as one directory name: `/` becomes `-`, and `.`/`..`
+/// (which would name the store itself or its parent) get a prefix.
+fn safe_cache_key(key: &str) -> String {
+    let k = key.replace(['/', '\\'], "-");
+    if k.is_empty() || k == "." || k == ".." || k.starts_with(".tmp-") || k.starts_with(".old-") {
+        format!("key-{k}")
+    } else {
+        k
+    }
+}
+
 /// Resolve cache keys and restore (pull). Returns the resolved keys.
 fn restore_caches(ctx: &JobCtx, ws: &Path, sink: &mut LogSink) -> Vec<String> {
     let mut keys = Vec::new();
@@ -816,14 +860,14 @@ fn restore_caches(ctx: &JobCtx, ws: &Path, sink: &mut LogSink) -> Vec<String> {
                 }
             }
         };
-        let key = key.replace('/', "-");
+        let key = safe_cache_key(&key);
         keys.push(key.clone());
         if c.policy == CachePolicy::Push {
             continue;
         }
         let store = ctx.run_dir.path.join("cache");
         let mut candidates = vec![key.clone()];
-        candidates.extend(c.fallback_keys.iter().cloned());
+        candidates.extend(c.fallback_keys.iter().map(|k| safe_cache_key(k)));
         let hit = candidates.iter().find(|k| store.join(k.replace('/', "-")).is_dir());
         match hit {
             Some(k) => {

@@ -36,11 +36,33 @@ impl Masker {
         self.values.is_empty()
     }
 
+    /// The length in bytes of the longest secret (0 without secrets).
+    pub fn longest(&self) -> usize {
+        self.values.first().map(|v| v.len()).unwrap_or(0)
+    }
+
+    /// Mask a line. A secret split by terminal escape codes (colours between
+    /// its characters) would render whole, so when the line without escape
+    /// codes still shows a secret, that plain line is masked and returned
+    /// (the colours of that line are lost).
     pub fn mask(&self, line: &str) -> String {
-        let mut out = line.to_string();
-        for v in &self.values {
-            if out.contains(v.as_str()) {
-                out = out.replace(v.as_str(), MASK);
+        if self.values.is_empty() {
+            return line.to_string();
+        }
+        let replace_all = |text: &str| {
+            let mut out = text.to_string();
+            for v in &self.values {
+                if out.contains(v.as_str()) {
+                    out = out.replace(v.as_str(), MASK);
+                }
+            }
+            out
+        };
+        let out = replace_all(line);
+        if out.contains('\u{1b}') {
+            let plain = strip_ansi(&out);
+            if self.values.iter().any(|v| plain.contains(v.as_str())) {
+                return replace_all(&plain);
             }
         }
         out
@@ -96,6 +118,14 @@ mod tests {
         let m = Masker::new(["abc".to_string(), "abcdef".to_string(), "l1\nl2".to_string()]);
         assert_eq!(m.mask("x abcdef abc y"), "x [MASKED] [MASKED] y");
         assert_eq!(m.mask("l2"), "[MASKED]");
+    }
+
+    #[test]
+    fn secrets_split_by_colour_codes_are_masked() {
+        let m = Masker::new(["SuperSecretToken".to_string()]);
+        let line = "\u{1b}[1mSuperSecr\u{1b}[0metToken!";
+        assert_eq!(m.mask(line), "[MASKED]!");
+        assert_eq!(m.mask("\u{1b}[1mplain\u{1b}[0m"), "\u{1b}[1mplain\u{1b}[0m");
     }
 
     #[test]

@@ -126,7 +126,10 @@ pub fn run(spec: &Spec<'_>, control: &Receiver<Control>, mut on_output: impl FnM
         }
     });
 
-    let deadline = Instant::now() + spec.timeout;
+    let far = Duration::from_secs(10 * 365 * 24 * 3600);
+    let deadline = Instant::now() + spec.timeout.min(far);
+    let mut escaped: Vec<i32> = Vec::new();
+    let grace = spec.grace.min(Duration::from_secs(3600));
     let mut outcome: Option<Exit> = None;
     let mut status: Option<std::process::ExitStatus> = None;
     let mut eof = false;
@@ -137,12 +140,12 @@ pub fn run(spec: &Spec<'_>, control: &Receiver<Control>, mut on_output: impl FnM
         match control.try_recv() {
             Ok(Control::Cancel) if stop_phase.is_none() && status.is_none() => {
                 outcome.get_or_insert(Exit::Canceled);
-                signal_group(pgid, Signal::TERM);
+                signal_group(pgid, Signal::TERM, &mut escaped, status.is_none());
                 stop_phase = Some((Instant::now(), false));
             }
             Ok(Control::Kill) => {
                 outcome.get_or_insert(Exit::Canceled);
-                signal_group(pgid, Signal::KILL);
+                signal_group(pgid, Signal::KILL, &mut escaped, status.is_none());
                 stop_phase = Some((Instant::now(), true));
             }
             _ => {}
@@ -150,23 +153,23 @@ pub fn run(spec: &Spec<'_>, control: &Receiver<Control>, mut on_output: impl FnM
         let now = Instant::now();
         if status.is_none() && stop_phase.is_none() && now >= deadline {
             outcome = Some(Exit::TimedOut);
-            signal_group(pgid, Signal::TERM);
+            signal_group(pgid, Signal::TERM, &mut escaped, status.is_none());
             stop_phase = Some((now, false));
         }
         if let Some((since, false)) = stop_phase
-            && now >= since + spec.grace
+            && now >= since + grace
         {
-            signal_group(pgid, Signal::KILL);
+            signal_group(pgid, Signal::KILL, &mut escaped, status.is_none());
             stop_phase = Some((since, true));
         }
         // The main process exited but the group lives on (background jobs
         // holding the pipe): stop the rest of the group.
         if status.is_some() && !eof && stop_phase.is_none() {
-            signal_group(pgid, Signal::TERM);
+            signal_group(pgid, Signal::TERM, &mut escaped, status.is_none());
             stop_phase = Some((now, false));
         }
         let wait = match (status.is_none(), stop_phase) {
-            (_, Some((since, false))) => (since + spec.grace).saturating_duration_since(now),
+            (_, Some((since, false))) => (since + grace).saturating_duration_since(now),
             (true, None) => deadline.saturating_duration_since(now),
             _ => Duration::from_millis(50),
         }
@@ -201,7 +204,7 @@ pub fn run(spec: &Spec<'_>, control: &Receiver<Control>, mut on_output: impl FnM
         let _ = reader_thread.join();
     }
     // Stop anything left in the group and reap it.
-    reap_group(pgid, spec.grace);
+    reap_group(pgid, grace, &mut escaped);
     let exit = match outcome {
         Some(o) => o,
         None => match status {
@@ -219,9 +222,18 @@ pub fn run(spec: &Spec<'_>, control: &Receiver<Control>, mut on_output: impl FnM
 /// Signal the job's process group and every descendant of its leader that
 /// left the group (`setsid`, `setpgid`): the whole tree, as long as the
 /// parent links still lead back to the leader.
-fn signal_group(pgid: Pid, sig: Signal) {
+fn signal_group(pgid: Pid, sig: Signal, known: &mut Vec<i32>, leader_alive: bool) {
     let _ = rustix::process::kill_process_group(pgid, sig);
-    for pid in descendants(pgid.as_raw_nonzero().get()) {
+    // Remember what was found: once the leader dies the parent links break,
+    // and SIGKILL must still reach what SIGTERM reached. The tree is only
+    // walked while the leader lives (and so owns its pid).
+    let found = if leader_alive { descendants(pgid.as_raw_nonzero().get()) } else { vec![] };
+    for pid in found {
+        if !known.contains(&pid) {
+            known.push(pid);
+        }
+    }
+    for &pid in known.iter() {
         if let Some(p) = Pid::from_raw(pid) {
             let _ = rustix::process::kill_process(p, sig);
         }
@@ -266,30 +278,39 @@ fn descendants(root: i32) -> Vec<i32> {
 /// is running. SIGTERM, `grace`, SIGKILL. Returns how many there were.
 pub fn reap_orphans(grace: Duration) -> usize {
     let me = rustix::process::getpid().as_raw_nonzero().get();
-    let orphans: Vec<Pid> =
-        process_table().into_iter().filter(|&(_, ppid)| ppid == me).filter_map(|(pid, _)| Pid::from_raw(pid)).collect();
-    if orphans.is_empty() {
-        return 0;
+    let mut total = 0;
+    // Killing an orphan can orphan its own children, which then become ours:
+    // repeat until none is left (bounded, in case something keeps forking).
+    for _ in 0..10 {
+        let orphans: Vec<Pid> = process_table()
+            .into_iter()
+            .filter(|&(_, ppid)| ppid == me)
+            .filter_map(|(pid, _)| Pid::from_raw(pid))
+            .collect();
+        if orphans.is_empty() {
+            break;
+        }
+        total += orphans.len();
+        for &p in &orphans {
+            let _ = rustix::process::kill_process(p, Signal::TERM);
+        }
+        let start = Instant::now();
+        let mut left: Vec<Pid> = orphans.clone();
+        while !left.is_empty() && start.elapsed() < grace {
+            left.retain(|&p| !matches!(rustix::process::waitpid(Some(p), WaitOptions::NOHANG), Ok(Some(_)) | Err(_)));
+            thread::sleep(Duration::from_millis(10));
+        }
+        for &p in &left {
+            let _ = rustix::process::kill_process(p, Signal::KILL);
+            let _ = rustix::process::waitpid(Some(p), WaitOptions::empty());
+        }
     }
-    for &p in &orphans {
-        let _ = rustix::process::kill_process(p, Signal::TERM);
-    }
-    let start = Instant::now();
-    let mut left: Vec<Pid> = orphans.clone();
-    while !left.is_empty() && start.elapsed() < grace {
-        left.retain(|&p| !matches!(rustix::process::waitpid(Some(p), WaitOptions::NOHANG), Ok(Some(_)) | Err(_)));
-        thread::sleep(Duration::from_millis(10));
-    }
-    for &p in &left {
-        let _ = rustix::process::kill_process(p, Signal::KILL);
-        let _ = rustix::process::waitpid(Some(p), WaitOptions::empty());
-    }
-    orphans.len()
+    total
 }
 
 /// SIGTERM, grace, SIGKILL whatever is left of the group, and reap the
 /// zombies that were reparented to us.
-fn reap_group(pgid: Pid, grace: Duration) {
+fn reap_group(pgid: Pid, grace: Duration, escaped: &mut Vec<i32>) {
     let alive = |p: Pid| {
         let _ = rustix::process::waitpgid(p, WaitOptions::NOHANG);
         rustix::process::test_kill_process_group(p).is_ok()
@@ -297,13 +318,13 @@ fn reap_group(pgid: Pid, grace: Duration) {
     if !alive(pgid) {
         return;
     }
-    signal_group(pgid, Signal::TERM);
+    signal_group(pgid, Signal::TERM, escaped, false);
     let start = Instant::now();
     while alive(pgid) && start.elapsed() < grace {
         while let Ok(Some(_)) = rustix::process::waitpgid(pgid, WaitOptions::NOHANG) {}
         thread::sleep(Duration::from_millis(10));
     }
-    signal_group(pgid, Signal::KILL);
+    signal_group(pgid, Signal::KILL, escaped, false);
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(2) {
         while let Ok(Some(_)) = rustix::process::waitpgid(pgid, WaitOptions::NOHANG) {}

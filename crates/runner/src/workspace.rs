@@ -298,6 +298,9 @@ fn copy_entry(src: &Path, dst: &Path, fresh: bool) -> io::Result<u64> {
     } else if meta.is_dir() {
         std::fs::create_dir_all(dst)?;
         Ok(0)
+    } else if !meta.is_file() {
+        // FIFOs, sockets and devices are not copied: opening a FIFO blocks.
+        Ok(0)
     } else {
         let n = std::fs::copy(src, dst)?;
         // Keep the source's modification time, as `cp -p` and git checkouts
@@ -344,7 +347,9 @@ pub fn list_tree(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for entry in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1).sort_by_file_name() {
         let Ok(e) = entry else { continue };
-        if e.file_type().is_dir() {
+        // Only regular files and symlinks: a FIFO or a socket would block
+        // or fail the copy.
+        if !(e.file_type().is_file() || e.file_type().is_symlink()) {
             continue;
         }
         if let Ok(rel) = e.path().strip_prefix(dir) {
@@ -406,7 +411,9 @@ pub fn select(
                 }
             }
         }
-        if hit && !exc.is_match(&f) && !ancestors_match(&exc, &f) {
+        // Unlike `paths`, `exclude` is not recursive (GitLab documents this):
+        // it matches file paths only.
+        if hit && !exc.is_match(&f) {
             out.push(f);
         }
     }
@@ -416,20 +423,6 @@ pub fn select(
         }
     }
     (out, warnings)
-}
-
-fn ancestors_match(set: &globset::GlobSet, f: &str) -> bool {
-    let mut prefix = String::new();
-    for comp in f.split('/') {
-        if !prefix.is_empty() {
-            prefix.push('/');
-        }
-        prefix.push_str(comp);
-        if prefix.len() < f.len() && set.is_match(&prefix) {
-            return true;
-        }
-    }
-    false
 }
 
 /// Copy the listed relative files from `src` to `dst`. Symlinks that point

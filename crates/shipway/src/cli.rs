@@ -73,7 +73,7 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub(crate) keep_workspaces: bool,
     /// Seconds between SIGTERM and SIGKILL when stopping a job.
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub(crate) kill_grace: u64,
 }
 

@@ -15,12 +15,13 @@ use std::time::Duration;
 pub(crate) struct Output {
     json: bool,
     color: bool,
+    printed: std::cell::Cell<bool>,
 }
 
 impl Output {
     pub(crate) fn new(json: bool) -> Output {
         let color = if json { std::io::stderr().is_terminal() } else { std::io::stdout().is_terminal() };
-        Output { json, color }
+        Output { json, color, printed: std::cell::Cell::new(false) }
     }
 
     fn write_human(&self, s: &str) {
@@ -45,7 +46,13 @@ impl Output {
     pub(crate) fn json(&self, v: &serde_json::Value) {
         if self.json {
             println!("{}", serde_json::to_string(v).unwrap_or_default());
+            self.printed.set(true);
         }
+    }
+
+    /// Whether the one JSON object has been printed already.
+    pub(crate) fn json_printed(&self) -> bool {
+        self.printed.get()
     }
 
     pub(crate) fn plan(&self, p: &Pipeline) {

@@ -129,6 +129,10 @@ pub(crate) fn main(args: RunArgs) -> i32 {
         Ok(code) => code,
         Err((code, msg)) => {
             out.error(&msg);
+            let status = if code == exit::INVALID { "invalid" } else { "error" };
+            if !out.json_printed() {
+                out.json(&serde_json::json!({"run": null, "status": status, "jobs": [], "message": msg}));
+            }
             code
         }
     }
