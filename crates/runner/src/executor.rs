@@ -868,13 +868,15 @@ fn restore_caches(ctx: &JobCtx, ws: &Path, sink: &mut LogSink) -> Vec<String> {
         let store = ctx.run_dir.path.join("cache");
         let mut candidates = vec![key.clone()];
         candidates.extend(c.fallback_keys.iter().map(|k| safe_cache_key(k)));
-        let hit = candidates.iter().find(|k| store.join(k.replace('/', "-")).is_dir());
+        let hit = candidates.iter().find_map(|k| latest_entry(&store.join(k)).map(|dir| (k, dir)));
         match hit {
-            Some(k) => {
-                let dir = store.join(k.replace('/', "-"));
+            Some((k, dir)) => {
                 let files = workspace::list_tree(&dir);
-                let _ = workspace::copy_files(&dir, ws, &files);
-                sink.line(&format!("Restored cache `{k}` ({} files)", files.len()));
+                let (_, warns) = workspace::copy_files(&dir, ws, &files);
+                for w in &warns {
+                    sink.line(&format!("WARNING: cache `{k}`: {w}"));
+                }
+                sink.line(&format!("Restored cache `{k}` ({} of {} files)", files.len() - warns.len(), files.len()));
             }
             None => sink.line(&format!("No cache for key `{key}` yet")),
         }
@@ -901,18 +903,33 @@ fn save_caches(ctx: &JobCtx, ws: &Path, keys: &[String], succeeded: bool, sink: 
             sink.line(&format!("WARNING: cache: {w}"));
         }
         let store = ctx.run_dir.path.join("cache");
+        // Entries are immutable: a save writes a new numbered entry aside and
+        // renames it into place; readers take the newest complete one, and no
+        // entry is deleted while jobs run (the run's cache goes at the end).
         let tmp = store.join(format!(".tmp-{}-{}", ctx.index, key));
         let _ = std::fs::remove_dir_all(&tmp);
         let _ = std::fs::create_dir_all(&tmp);
-        let _ = workspace::copy_files(ws, &tmp, &files);
-        let final_dir = store.join(key);
-        // Write aside, then swap in: a reader never sees a half-written entry.
-        let old = store.join(format!(".old-{}-{}", ctx.index, key));
-        let _ = std::fs::rename(&final_dir, &old);
-        match std::fs::rename(&tmp, &final_dir) {
-            Ok(()) => sink.line(&format!("Saved cache `{key}` ({} files)", files.len())),
+        let (_, copy_warns) = workspace::copy_files(ws, &tmp, &files);
+        for w in &copy_warns {
+            sink.line(&format!("WARNING: cache `{key}`: {w}"));
+        }
+        let seq = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let entry = store.join(key).join(format!("{seq:039}-{:03}", ctx.index));
+        let saved = std::fs::create_dir_all(store.join(key)).and_then(|()| std::fs::rename(&tmp, &entry));
+        match saved {
+            Ok(()) => sink.line(&format!("Saved cache `{key}` ({} files)", files.len() - copy_warns.len())),
             Err(e) => sink.line(&format!("WARNING: cache `{key}` not saved: {e}")),
         }
-        let _ = std::fs::remove_dir_all(&old);
     }
+}
+
+/// The newest complete entry of a cache key (entries are named so that
+/// newer sorts later).
+fn latest_entry(key_dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(key_dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .max()
 }

@@ -915,3 +915,31 @@ escapes-then-times-out:
     assert_eq!(out.jobs(), statuses(&[("escapes", "success"), ("escapes-then-times-out", "timed_out")]));
     assert!(leftovers.is_empty(), "processes outside the job's group survived the run: {leftovers:?}");
 }
+
+#[test]
+fn caches_pass_between_jobs_of_a_run_and_keys_cannot_escape_the_store() {
+    let out = Test::new()
+        .file(
+            CI,
+            r#"
+stages: [a, b, c]
+writer:
+  stage: a
+  cache: {key: deps, paths: [vendor/]}
+  script: [mkdir -p vendor, echo cached > vendor/lib.txt]
+reader:
+  stage: b
+  cache: {key: other, fallback_keys: [deps], paths: [vendor/], policy: pull}
+  script: [test "$(cat vendor/lib.txt)" = cached]
+escaper:
+  stage: c
+  cache: {key: nothing, fallback_keys: [".."], paths: [x/], policy: pull}
+  script: [test ! -e logs && test ! -e ws && test ! -e git]
+"#,
+        )
+        .args(["run", "--json"])
+        .run();
+    out.assert_code(0);
+    assert_eq!(out.jobs(), statuses(&[("writer", "success"), ("reader", "success"), ("escaper", "success")]));
+    assert!(out.log("reader").contains("Restored cache `deps`"), "{}", out.log("reader"));
+}
