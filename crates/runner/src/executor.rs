@@ -318,8 +318,8 @@ pub fn run(
     }
     let jobs = results.into_iter().map(|r| r.unwrap_or_else(|| JobResult::settled(JobStatus::Canceled))).collect();
     if !opts.keep_workspaces {
-        let _ = std::fs::remove_dir_all(run_dir.path.join("ws"));
-        let _ = std::fs::remove_dir_all(run_dir.path.join("cache"));
+        let _ = workspace::remove_tree(&run_dir.path.join("ws"));
+        let _ = workspace::remove_tree(&run_dir.path.join("cache"));
     }
     RunResult { jobs, interrupted: interrupted > 0, duration: started.elapsed() }
 }
@@ -486,6 +486,7 @@ fn execute_job(ctx: JobCtx, control: Receiver<Control>) {
         copy,
     };
     if !ctx.opts.keep_workspaces
+        && !manifest.is_broken()
         && let Ok(mut p) = ctx.pool.lock()
     {
         p.push((ws, manifest));
@@ -549,6 +550,9 @@ fn job_attempts(
             }
             Err(e) => {
                 sink.line(&format!("ERROR: cannot prepare the job workspace: {e}"));
+                // Never hand a workspace that could not be prepared to
+                // another job.
+                manifest.mark_broken();
                 return (JobStatus::Failed, None, attempt, first_copy, None);
             }
         };

@@ -66,7 +66,23 @@ impl Stamp {
 /// The stamps of a workspace's snapshot files, so the next reset can leave
 /// untouched files alone.
 #[derive(Clone, Debug, Default)]
-pub struct Manifest(std::collections::HashMap<String, Stamp>);
+pub struct Manifest {
+    stamps: std::collections::HashMap<String, Stamp>,
+    /// The permission bits a fresh directory got; a reset restores them on
+    /// directories a job `chmod`ed.
+    dir_mode: Option<u32>,
+    broken: bool,
+}
+
+impl Manifest {
+    /// The workspace could not be prepared; it must not be reused.
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+}
 
 impl Snapshot {
     pub fn new(root: &Path, files: Vec<String>, run_dir: &Path, with_git: bool) -> Snapshot {
@@ -105,10 +121,10 @@ impl Snapshot {
     /// inodes avoids ext4's slow path for recently deleted ones. On any
     /// error the workspace is removed and made afresh.
     pub fn reset(&self, dest: &Path, manifest: &Manifest) -> io::Result<(CopyStats, Manifest)> {
-        match self.prune(dest).and_then(|()| self.fill(dest, Some(manifest))) {
+        match self.prune(dest, manifest.dir_mode).and_then(|()| self.fill(dest, Some(manifest))) {
             Ok(x) => Ok(x),
             Err(_) => {
-                std::fs::remove_dir_all(dest)?;
+                remove_tree(dest)?;
                 self.materialize(dest)
             }
         }
@@ -131,7 +147,17 @@ impl Snapshot {
     }
 
     /// Remove every entry of `dest` that the snapshot does not have.
-    fn prune(&self, dest: &Path) -> io::Result<()> {
+    fn prune(&self, dest: &Path, dir_mode: Option<u32>) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let fix_mode = |p: &Path| -> io::Result<()> {
+            if let Some(mode) = dir_mode
+                && std::fs::symlink_metadata(p)?.permissions().mode() & 0o7777 != mode
+            {
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))?;
+            }
+            Ok(())
+        };
+        fix_mode(dest)?;
         let files: HashSet<&str> = self.files.iter().map(|s| s.as_str()).collect();
         let dirs = self.dirs();
         let mut it = walkdir::WalkDir::new(dest).min_depth(1).follow_links(false).into_iter();
@@ -140,8 +166,10 @@ impl Snapshot {
             let Ok(rel) = e.path().strip_prefix(dest) else { continue };
             let rel = rel.to_string_lossy();
             if e.file_type().is_dir() {
-                if !dirs.contains(rel.as_ref()) {
-                    std::fs::remove_dir_all(e.path())?;
+                if dirs.contains(rel.as_ref()) {
+                    fix_mode(e.path())?;
+                } else {
+                    remove_tree(e.path())?;
                     it.skip_current_dir();
                 }
             } else {
@@ -198,7 +226,12 @@ impl Snapshot {
             }
         }
         let stats = CopyStats { files: self.files.len(), kept: out.kept, bytes: out.bytes, elapsed: start.elapsed() };
-        Ok((stats, Manifest(out.stamps.into_iter().collect())))
+        let dir_mode = {
+            use std::os::unix::fs::PermissionsExt;
+            prev.and_then(|p| p.dir_mode)
+                .or_else(|| std::fs::metadata(dest).ok().map(|m| m.permissions().mode() & 0o7777))
+        };
+        Ok((stats, Manifest { stamps: out.stamps.into_iter().collect(), dir_mode, broken: false }))
     }
 }
 
@@ -242,7 +275,7 @@ fn copy_list(src_root: &Path, dest: &Path, files: &[String], prev: Option<&Manif
         let dst = dest.join(rel);
         if let Some(prev) = prev {
             let now = Stamp::of(&dst);
-            if now.is_some() && now == prev.0.get(rel).copied() {
+            if now.is_some() && now == prev.stamps.get(rel).copied() {
                 out.kept += 1;
                 out.stamps.push((rel.clone(), now.unwrap_or(Stamp { ino: 0, size: 0, mtime: (0, 0), ctime: (0, 0) })));
                 continue;
@@ -315,6 +348,28 @@ fn copy_entry(src: &Path, dst: &Path, fresh: bool) -> io::Result<u64> {
         };
         rustix::fs::utimensat(rustix::fs::CWD, dst, &times, rustix::fs::AtFlags::empty())?;
         Ok(n)
+    }
+}
+
+/// `remove_dir_all` that also copes with directories a job made read-only
+/// (as Go's module cache does): on failure, add owner write and execute
+/// permission throughout and try again.
+pub fn remove_tree(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(_) => {
+            for entry in walkdir::WalkDir::new(path).follow_links(false).into_iter().flatten() {
+                if entry.file_type().is_dir()
+                    && let Ok(m) = entry.metadata()
+                {
+                    let mode = m.permissions().mode() | 0o700;
+                    let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode));
+                }
+            }
+            std::fs::remove_dir_all(path)
+        }
     }
 }
 
@@ -535,9 +590,16 @@ mod tests {
         std::fs::remove_file(ws.join("link")).unwrap();
         std::fs::write(ws.join("link"), "not a link any more").unwrap();
         std::fs::hard_link(ws.join("exec.sh"), ws.join("exec-hardlink")).unwrap();
+        std::fs::set_permissions(ws.join("dir"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::create_dir_all(ws.join(".go/pkg/mod/x")).unwrap();
+        std::fs::write(ws.join(".go/pkg/mod/x/f"), "f").unwrap();
+        std::fs::set_permissions(ws.join(".go/pkg/mod/x"), std::fs::Permissions::from_mode(0o500)).unwrap();
+        std::fs::set_permissions(ws.join(".go/pkg/mod"), std::fs::Permissions::from_mode(0o500)).unwrap();
 
         let (stats, _) = snap.reset(&ws, &manifest).unwrap();
         assert_eq!(tree(&ws), pristine, "a reset workspace must equal a fresh copy");
+        let mode = |p: &str| std::fs::metadata(ws.join(p)).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode("dir"), mode("dir/sub"), "directory modes are restored");
         assert!(stats.kept < stats.files, "touched files must be copied again");
         assert!(std::fs::read_to_string("/etc/passwd").is_ok(), "nothing was written through the symlink");
     }
