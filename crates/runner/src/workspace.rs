@@ -21,8 +21,11 @@ pub struct Snapshot {
     /// file, so jobs can run git commands without touching the user's repo.
     /// Made on a background thread; the first job to start waits for it.
     git_dir: OnceLock<Option<PathBuf>>,
-    /// Every directory that holds a snapshot file, computed on first use.
+    /// Every snapshot file including `.git/...` ones, and every directory
+    /// that holds one, computed on first use.
     dirs: OnceLock<HashSet<String>>,
+    /// The files of the base git directory, copied into each job's `.git`.
+    git_files: OnceLock<Vec<String>>,
     pending_clone: Mutex<Option<std::thread::JoinHandle<Option<PathBuf>>>>,
 }
 
@@ -95,6 +98,7 @@ impl Snapshot {
             files,
             git_dir: OnceLock::new(),
             dirs: OnceLock::new(),
+            git_files: OnceLock::new(),
             pending_clone: Mutex::new(pending),
         }
     }
@@ -107,6 +111,17 @@ impl Snapshot {
                 handle.and_then(|h| h.join().ok().flatten())
             })
             .as_deref()
+    }
+
+    /// The base git directory's files. Each job gets its own `.git` made of
+    /// them (HEAD, refs, config, index, and an `alternates` file that shares
+    /// the repository's objects read-only), so a job's commits, branches and
+    /// index never reach another job or the user's repository.
+    fn git_files(&self) -> &[String] {
+        self.git_files.get_or_init(|| match self.git_dir() {
+            Some(g) => list_files(g),
+            None => vec![],
+        })
     }
 
     /// Copy the snapshot into `dest`, a directory that does not exist yet.
@@ -133,7 +148,8 @@ impl Snapshot {
     fn dirs(&self) -> &HashSet<String> {
         self.dirs.get_or_init(|| {
             let mut dirs = HashSet::new();
-            for f in &self.files {
+            let git: Vec<String> = self.git_files().iter().map(|f| format!(".git/{f}")).collect();
+            for f in self.files.iter().chain(git.iter()) {
                 let mut cur = f.as_str();
                 while let Some((parent, _)) = cur.rsplit_once('/') {
                     if !dirs.insert(parent.to_string()) {
@@ -158,7 +174,8 @@ impl Snapshot {
             Ok(())
         };
         fix_mode(dest)?;
-        let files: HashSet<&str> = self.files.iter().map(|s| s.as_str()).collect();
+        let git: Vec<String> = self.git_files().iter().map(|f| format!(".git/{f}")).collect();
+        let files: HashSet<&str> = self.files.iter().chain(git.iter()).map(|s| s.as_str()).collect();
         let dirs = self.dirs();
         let mut it = walkdir::WalkDir::new(dest).min_depth(1).follow_links(false).into_iter();
         while let Some(entry) = it.next() {
@@ -172,11 +189,7 @@ impl Snapshot {
                     remove_tree(e.path())?;
                     it.skip_current_dir();
                 }
-            } else {
-                let is_gitfile = rel == ".git" && self.git_dir().is_some();
-                if files.contains(rel.as_ref()) || is_gitfile {
-                    continue;
-                }
+            } else if !files.contains(rel.as_ref()) {
                 std::fs::remove_file(e.path())?;
             }
         }
@@ -193,14 +206,14 @@ impl Snapshot {
         };
         let mut out = Filled::default();
         if threads == 1 {
-            out = copy_list(&self.root, dest, &self.files, prev)?;
+            out = copy_list(&self.root, dest, &self.files, prev, "")?;
         } else {
             let chunk = self.files.len().div_ceil(threads);
             let results: Vec<io::Result<Filled>> = std::thread::scope(|s| {
                 let handles: Vec<_> = self
                     .files
                     .chunks(chunk)
-                    .map(|part| s.spawn(move || copy_list(&self.root, dest, part, prev)))
+                    .map(|part| s.spawn(move || copy_list(&self.root, dest, part, prev, "")))
                     .collect();
                 handles
                     .into_iter()
@@ -215,15 +228,14 @@ impl Snapshot {
             }
         }
         if let Some(g) = self.git_dir() {
-            let gitfile = dest.join(".git");
-            let content = format!("gitdir: {}\n", g.display());
-            let is_file = std::fs::symlink_metadata(&gitfile).is_ok_and(|m| m.is_file());
-            if !(is_file && std::fs::read_to_string(&gitfile).is_ok_and(|c| c == content)) {
-                // Never truncate in place: ext4 flushes a truncated-and-rewritten file.
-                let _ = std::fs::remove_dir_all(&gitfile);
-                let _ = std::fs::remove_file(&gitfile);
-                std::fs::write(gitfile, content)?;
+            let gitdir = dest.join(".git");
+            if std::fs::symlink_metadata(&gitdir).is_ok_and(|m| !m.is_dir()) {
+                std::fs::remove_file(&gitdir)?;
             }
+            let git = copy_list(g, &gitdir, self.git_files(), prev, ".git/")?;
+            out.bytes += git.bytes;
+            out.kept += git.kept;
+            out.stamps.extend(git.stamps);
         }
         let stats = CopyStats { files: self.files.len(), kept: out.kept, bytes: out.bytes, elapsed: start.elapsed() };
         let dir_mode = {
@@ -265,19 +277,33 @@ fn shared_clone(root: &Path, run_dir: &Path) -> Option<PathBuf> {
         .stderr(std::process::Stdio::null())
         .status();
     let dir = target.join(".git");
+    // Each job gets a copy of this directory: keep it small.
+    for extra in ["hooks", "logs", "description"] {
+        let _ = std::fs::remove_dir_all(dir.join(extra));
+        let _ = std::fs::remove_file(dir.join(extra));
+    }
     std::fs::canonicalize(&dir).ok().or(Some(dir))
 }
 
-fn copy_list(src_root: &Path, dest: &Path, files: &[String], prev: Option<&Manifest>) -> io::Result<Filled> {
+/// Copy `files` (relative to `src_root`) into `dest`. Manifest keys are
+/// `key_prefix` + the relative path.
+fn copy_list(
+    src_root: &Path,
+    dest: &Path,
+    files: &[String],
+    prev: Option<&Manifest>,
+    key_prefix: &str,
+) -> io::Result<Filled> {
     let mut made: HashSet<PathBuf> = HashSet::new();
     let mut out = Filled::default();
     for rel in files {
         let dst = dest.join(rel);
+        let key = format!("{key_prefix}{rel}");
         if let Some(prev) = prev {
             let now = Stamp::of(&dst);
-            if now.is_some() && now == prev.stamps.get(rel).copied() {
+            if now.is_some() && now == prev.stamps.get(&key).copied() {
                 out.kept += 1;
-                out.stamps.push((rel.clone(), now.unwrap_or(Stamp { ino: 0, size: 0, mtime: (0, 0), ctime: (0, 0) })));
+                out.stamps.push((key, now.unwrap_or(Stamp { ino: 0, size: 0, mtime: (0, 0), ctime: (0, 0) })));
                 continue;
             }
             // Changed, replaced or missing: start from nothing (an unlink
@@ -298,7 +324,7 @@ fn copy_list(src_root: &Path, dest: &Path, files: &[String], prev: Option<&Manif
         }
         out.bytes += copy_entry(&src_root.join(rel), &dst, true)?;
         if let Some(st) = Stamp::of(&dst) {
-            out.stamps.push((rel.clone(), st));
+            out.stamps.push((key, st));
         }
     }
     Ok(out)
@@ -396,11 +422,26 @@ pub fn safe_relative(p: &str) -> Result<String, String> {
     Ok(parts.join("/"))
 }
 
+/// Every regular file and symlink under `dir`, relative.
+fn list_files(dir: &Path) -> Vec<String> {
+    walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .min_depth(1)
+        .sort_by_file_name()
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file() || e.file_type().is_symlink())
+        .filter_map(|e| e.path().strip_prefix(dir).ok().map(|r| r.to_string_lossy().replace('\\', "/")))
+        .collect()
+}
+
 /// Every file (and symlink) under `dir`, relative, without following
 /// symlinked directories.
 pub fn list_tree(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    for entry in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1).sort_by_file_name() {
+    let walk = walkdir::WalkDir::new(dir).follow_links(false).min_depth(1).sort_by_file_name();
+    // A job's own `.git` is never an artifact or cache content.
+    for entry in walk.into_iter().filter_entry(|e| !(e.depth() == 1 && e.file_name() == ".git")) {
         let Ok(e) = entry else { continue };
         // Only regular files and symlinks: a FIFO or a socket would block
         // or fail the copy.
@@ -408,11 +449,7 @@ pub fn list_tree(dir: &Path) -> Vec<String> {
             continue;
         }
         if let Ok(rel) = e.path().strip_prefix(dir) {
-            let rel = rel.to_string_lossy().replace('\\', "/");
-            if rel == ".git" {
-                continue;
-            }
-            out.push(rel);
+            out.push(rel.to_string_lossy().replace('\\', "/"));
         }
     }
     out

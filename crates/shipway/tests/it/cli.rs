@@ -943,3 +943,36 @@ escaper:
     assert_eq!(out.jobs(), statuses(&[("writer", "success"), ("reader", "success"), ("escaper", "success")]));
     assert!(out.log("reader").contains("Restored cache `deps`"), "{}", out.log("reader"));
 }
+
+#[test]
+fn each_job_has_its_own_git_state() {
+    let out = Test::new()
+        .file(
+            CI,
+            r#"
+stages: [a, b]
+committer:
+  stage: a
+  parallel: 3
+  script:
+    - echo "$CI_NODE_INDEX" > mine.txt
+    - git add -A
+    - git -c user.email=ci@example.com -c user.name=ci commit -q -m "job commit"
+    - git checkout -q -b "job-branch-$CI_NODE_INDEX"
+checker:
+  stage: b
+  script:
+    - test "$(git rev-parse HEAD)" = "$CI_COMMIT_SHA"
+    - test "$(git rev-parse --abbrev-ref HEAD)" = main
+    - test -z "$(git status --porcelain)"
+    - test -z "$(git branch --list 'job-branch-*')"
+"#,
+        )
+        .args(["run", "--json", "--parallel", "2"])
+        .run();
+    out.assert_code(0);
+    assert_eq!(out.jobs()["checker"], "success", "{}", out.log("checker"));
+    let branches =
+        std::process::Command::new("git").arg("-C").arg(out.repo()).args(["branch", "--list"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&branches.stdout).contains("job-branch"), "a job changed the user's repository");
+}
