@@ -202,11 +202,14 @@ fn run(args: &RunArgs, out: &Output) -> Result<i32, (i32, String)> {
         for j in &args.jobs {
             wanted.extend(find_jobs(&pipeline, &compiled.excluded, j).map_err(invalid)?);
         }
-        // Naming a manual job with --job plays it.
-        for &w in &wanted {
-            play_names.push(pipeline.jobs[w].name.clone());
-        }
         pipeline = plan::select(&pipeline, &wanted);
+        // Asking for a job with --job plays it, and any manual job it needs:
+        // otherwise the requested job could never run.
+        for j in &pipeline.jobs {
+            if j.when == ci::model::When::Manual {
+                play_names.push(j.name.clone());
+            }
+        }
     }
     let mut play = Vec::new();
     for m in &play_names {
