@@ -24,7 +24,6 @@ pub(crate) struct Built {
 }
 
 struct Instance {
-    def: usize,
     name: String,
     matrix: Vec<(String, String)>,
     node: Option<(u32, u32)>,
@@ -295,7 +294,7 @@ pub(crate) fn build(
             excluded.push((d.name.clone(), "trigger jobs are not supported locally".into()));
             continue;
         }
-        for (ii, inst) in instances(di, d).into_iter().enumerate() {
+        for (ii, inst) in instances(d).into_iter().enumerate() {
             let stage = stages[stage_index].clone();
             // The pipeline's own variables: global ones overridden by
             // `workflow:rules:variables`; `inherit:variables` filters both.
@@ -467,7 +466,6 @@ pub(crate) fn build(
                 node: inst.node,
                 mark: d.mark,
             };
-            let _ = inst.def;
             pending.push(Pending {
                 job,
                 needs: decision.needs,
@@ -597,11 +595,11 @@ fn matrix_name(job: &str, combo: &[(String, String)]) -> String {
     format!("{job}: [{}]", vals.join(", "))
 }
 
-fn instances(def: usize, d: &JobDef) -> Vec<Instance> {
+fn instances(d: &JobDef) -> Vec<Instance> {
     match &d.parallel {
-        None => vec![Instance { def, name: d.name.clone(), matrix: vec![], node: None }],
+        None => vec![Instance { name: d.name.clone(), matrix: vec![], node: None }],
         Some(ParallelDef::Count(n)) => (1..=*n)
-            .map(|i| Instance { def, name: format!("{} {i}/{n}", d.name), matrix: vec![], node: Some((i, *n)) })
+            .map(|i| Instance { name: format!("{} {i}/{n}", d.name), matrix: vec![], node: Some((i, *n)) })
             .collect(),
         Some(ParallelDef::Matrix(rows)) => {
             let combos: Vec<Vec<(String, String)>> = rows.iter().cloned().flat_map(job::expand_matrix_row).collect();
@@ -609,12 +607,7 @@ fn instances(def: usize, d: &JobDef) -> Vec<Instance> {
             combos
                 .into_iter()
                 .enumerate()
-                .map(|(i, c)| Instance {
-                    def,
-                    name: matrix_name(&d.name, &c),
-                    matrix: c,
-                    node: Some((i as u32 + 1, total)),
-                })
+                .map(|(i, c)| Instance { name: matrix_name(&d.name, &c), matrix: c, node: Some((i as u32 + 1, total)) })
                 .collect()
         }
     }
