@@ -6,6 +6,7 @@
 //! passed in. That keeps every rule here testable from plain data.
 
 pub mod diag;
+pub mod github;
 pub mod gitlab;
 pub mod model;
 pub mod plan;

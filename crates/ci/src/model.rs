@@ -5,6 +5,7 @@
 //! indices, and variables are merged in precedence order. The scheduler and
 //! the runner only ever see this model, never YAML.
 
+use crate::github::expr::{Expr, Template, Value};
 use crate::yaml::Mark;
 use serde::Serialize;
 
@@ -211,6 +212,8 @@ pub struct Job {
     /// `parallel:` instance (1-based) and total.
     pub node: Option<(u32, u32)>,
     pub mark: Mark,
+    /// GitHub Actions jobs: steps, outputs, matrix, conditions.
+    pub github: Option<Box<GhJob>>,
 }
 
 impl Job {
@@ -221,3 +224,102 @@ impl Job {
 
 /// The default job timeout, as on gitlab.com (1 hour).
 pub const DEFAULT_TIMEOUT_SECS: u64 = 3600;
+
+/// What a GitHub Actions job carries beyond the shared model: steps and the
+/// expressions the runner evaluates while the job runs.
+#[derive(Clone, Debug)]
+pub struct GhJob {
+    /// The job's id in the workflow (`jobs.<id>`).
+    pub id: String,
+    /// The workflow's name (`github.workflow`).
+    pub workflow: String,
+    /// Job-level `if`, with the implicit `success() &&` applied.
+    pub condition: Expr,
+    /// The ids of the jobs in `needs`, for the `needs` context (same order as
+    /// `Job::needs`).
+    pub needs_ids: Vec<String>,
+    /// Every job this one depends on, transitively (for `failure()`).
+    pub ancestors: Vec<usize>,
+    /// This instance's `matrix` context (`Null` without a matrix).
+    pub matrix: Value,
+    pub strategy: Strategy,
+    /// Static contexts: `github`, `vars`, `inputs`.
+    pub github: Value,
+    pub vars: Value,
+    pub inputs: Value,
+    /// The secrets this job may see (`secrets.*`), always masked.
+    pub secrets: Vec<(String, String)>,
+    /// Workflow-level env then job-level env (later entries win).
+    pub env: Vec<(String, Template)>,
+    pub defaults: RunDefaults,
+    pub outputs: Vec<(String, Template)>,
+    pub steps: Vec<Step>,
+    /// Job-level `continue-on-error` (already evaluated).
+    pub continue_on_error: bool,
+    /// The evaluated `concurrency` group: jobs of one group never run at once.
+    pub concurrency: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Strategy {
+    /// Jobs of one matrix share a group id (the index of its first job).
+    pub group: Option<usize>,
+    pub fail_fast: bool,
+    pub max_parallel: Option<usize>,
+    pub job_index: usize,
+    pub job_total: usize,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RunDefaults {
+    pub shell: Option<String>,
+    pub working_directory: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// `id:`, or a generated `__N` id.
+    pub id: String,
+    pub explicit_id: bool,
+    /// The name shown in logs.
+    pub name: String,
+    pub condition: Expr,
+    pub kind: StepKind,
+    pub env: Vec<(String, Template)>,
+    pub continue_on_error: Option<Template>,
+    pub timeout_minutes: Option<Template>,
+    pub mark: Mark,
+}
+
+#[derive(Clone, Debug)]
+pub enum StepKind {
+    Run {
+        script: Template,
+        shell: Option<String>,
+        working_directory: Option<Template>,
+    },
+    /// `uses: owner/name@ref` (a remote action; built-in ones run natively).
+    Action {
+        owner_name: String,
+        git_ref: String,
+        with: Vec<(String, Template)>,
+    },
+    /// `uses: ./path`: a local composite action, loaded at compile time.
+    Composite {
+        path: String,
+        action: Box<CompositeAction>,
+        with: Vec<(String, Template)>,
+    },
+    /// `uses: docker://...`.
+    Docker {
+        image: String,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct CompositeAction {
+    /// Inputs and their defaults.
+    pub inputs: Vec<(String, Option<Template>)>,
+    pub outputs: Vec<(String, Template)>,
+    pub steps: Vec<Step>,
+}

@@ -172,6 +172,21 @@ struct MapFrame {
 /// Parse one YAML document. Returns `None` (with a diagnostic) on a syntax error.
 /// An empty document yields a `Null` node.
 pub fn parse(file: FileId, text: &str) -> Result<Node, Diagnostic> {
+    parse_with(file, text, Schema::Psych11)
+}
+
+/// How plain scalars are typed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schema {
+    /// YAML 1.1 as Ruby's Psych reads it (GitLab): `yes`/`on` are booleans.
+    Psych11,
+    /// The YAML 1.2 core schema (GitHub Actions): only `true`/`false` are
+    /// booleans, `on` is a string.
+    Core12,
+}
+
+/// Parse one YAML document with the given scalar schema.
+pub fn parse_with(file: FileId, text: &str, schema: Schema) -> Result<Node, Diagnostic> {
     let mut parser = Parser::new_from_str(text);
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
@@ -226,7 +241,7 @@ pub fn parse(file: FileId, text: &str) -> Result<Node, Diagnostic> {
             Event::Scalar(text, style, anchor, tag) => {
                 total_nodes += 1;
                 let tag = tag.map(|t| tag_name(&t.handle, &t.suffix));
-                let value = match resolve_scalar(&text, style, tag.as_deref()) {
+                let value = match resolve_scalar(&text, style, tag.as_deref(), schema) {
                     Ok(v) => v,
                     Err(why) => return Err(Diagnostic::error("yaml-type", why).at(file, mark.pos)),
                 };
@@ -396,7 +411,7 @@ fn finish_map(frame: MapFrame) -> Node {
 /// A scalar's value, resolved the way Ruby's Psych (and so GitLab) does it.
 /// `Err` for what GitLab's loader refuses: unquoted dates and times, which
 /// Psych makes `Date`/`Time` objects that `YAML.safe_load` does not allow.
-fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Result<Value, String> {
+fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&str>, schema: Schema) -> Result<Value, String> {
     let core = tag.and_then(|t| t.strip_prefix("tag:yaml.org,2002:").or_else(|| t.strip_prefix("!!")));
     match core {
         Some("str") => return Ok(Value::Str(text.to_string())),
@@ -423,7 +438,47 @@ fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Result<V
         // tags (`!reference`, `!secret`).
         return Ok(Value::Str(text.to_string()));
     }
-    resolve_plain(text)
+    match schema {
+        Schema::Psych11 => resolve_plain(text),
+        Schema::Core12 => Ok(resolve_core12(text)),
+    }
+}
+
+/// A plain scalar under the YAML 1.2 core schema.
+fn resolve_core12(text: &str) -> Value {
+    static INT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[-+]?[0-9]+$").expect("valid regex"));
+    static FLOAT: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$").expect("valid regex"));
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Value::Float(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
+        _ => {}
+    }
+    if INT.is_match(text) {
+        if let Ok(i) = text.parse::<i64>() {
+            return Value::Int(i);
+        }
+    }
+    if let Some(h) = text.strip_prefix("0x")
+        && let Ok(i) = i64::from_str_radix(h, 16)
+    {
+        return Value::Int(i);
+    }
+    if let Some(o) = text.strip_prefix("0o")
+        && let Ok(i) = i64::from_str_radix(o, 8)
+    {
+        return Value::Int(i);
+    }
+    if FLOAT.is_match(text)
+        && let Ok(f) = text.parse::<f64>()
+    {
+        return Value::Float(f);
+    }
+    Value::Str(text.to_string())
 }
 
 /// Psych's `ScalarScanner#tokenize` for a plain scalar.

@@ -60,6 +60,7 @@ impl Setup {
             host_env: std::env::vars().collect(),
             created_at: runner::time::iso8601(now),
             config_path: rel_file.clone(),
+            inputs: vec![],
         };
         Ok(Setup { project, ctx, rel_file })
     }

@@ -465,6 +465,7 @@ pub(crate) fn build(
                 coverage: d.coverage.clone(),
                 node: inst.node,
                 mark: d.mark,
+                github: None,
             };
             pending.push(Pending {
                 job,

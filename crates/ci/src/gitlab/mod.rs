@@ -254,6 +254,8 @@ pub struct Context {
     pub created_at: String,
     /// The pipeline file, relative to the project root.
     pub config_path: String,
+    /// `--input K=V`: `workflow_dispatch` inputs (GitHub Actions).
+    pub inputs: Vec<(String, String)>,
 }
 
 impl Context {

@@ -93,6 +93,7 @@ pub(crate) fn compile_case(path: &Path) -> (Compiled, String) {
         host_env: vec![("HOME".into(), "/home/ci".into())],
         created_at: "2026-11-01T12:00:00Z".into(),
         config_path: ".gitlab-ci.yml".into(),
+        inputs: vec![],
     };
     let compiled = gitlab::compile(".gitlab-ci.yml", &project, &ctx);
     let rendered = render(&compiled);

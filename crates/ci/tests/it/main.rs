@@ -2,4 +2,7 @@
 
 mod corpus;
 mod fuzz;
+mod gh_expr;
+mod gh_matrix;
+mod gh_support;
 mod tidy;
