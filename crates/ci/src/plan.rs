@@ -76,6 +76,8 @@ pub struct Scheduler {
     state: Vec<State>,
     play: HashSet<usize>,
     canceled: bool,
+    /// GitHub jobs: once every need is complete, their `if` decides.
+    conditional: Vec<bool>,
 }
 
 impl Scheduler {
@@ -103,6 +105,7 @@ impl Scheduler {
             state: vec![State::Pending; p.jobs.len()],
             play: play.iter().copied().collect(),
             canceled: false,
+            conditional: p.jobs.iter().map(|j| j.github.is_some()).collect(),
         }
     }
 
@@ -114,6 +117,13 @@ impl Scheduler {
     /// Decide every pending job whose prerequisites are complete, repeating
     /// until nothing changes. `Run` decisions move the job to queued.
     pub fn poll(&mut self) -> Vec<Decision> {
+        self.poll_with(&mut |_| true)
+    }
+
+    /// Like [`poll`](Self::poll); a conditional (GitHub) job whose needs are
+    /// all complete runs when `decide(job)` says so and is skipped
+    /// otherwise (its `if`, evaluated by the caller over the needs' results).
+    pub fn poll_with(&mut self, decide: &mut dyn FnMut(usize) -> bool) -> Vec<Decision> {
         let mut out = Vec::new();
         loop {
             let mut changed = false;
@@ -125,6 +135,20 @@ impl Scheduler {
                     self.state[j] = State::Done(JobStatus::Canceled);
                     out.push(Decision::Settled(j, JobStatus::Canceled));
                     changed = true;
+                    continue;
+                }
+                if self.conditional[j] {
+                    if self.prereqs[j].iter().any(|&d| !matches!(self.state[d], State::Done(_))) {
+                        continue;
+                    }
+                    changed = true;
+                    if decide(j) {
+                        self.state[j] = State::Queued;
+                        out.push(Decision::Run(j));
+                    } else {
+                        self.state[j] = State::Done(JobStatus::Skipped);
+                        out.push(Decision::Settled(j, JobStatus::Skipped));
+                    }
                     continue;
                 }
                 let comp = self.composite(j);
@@ -169,6 +193,16 @@ impl Scheduler {
     /// next `poll`. Queued and running jobs are the caller's to cancel.
     pub fn cancel(&mut self) {
         self.canceled = true;
+    }
+
+    /// Settle a pending job as canceled (fail-fast siblings). `false` when
+    /// the job is no longer pending.
+    pub fn cancel_job(&mut self, job: usize) -> bool {
+        if self.state[job] == State::Pending {
+            self.state[job] = State::Done(JobStatus::Canceled);
+            return true;
+        }
+        false
     }
 
     /// Jobs that can never be decided (blocked by an unplayed manual job).

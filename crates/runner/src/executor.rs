@@ -5,6 +5,7 @@
 use crate::mask::Masker;
 use crate::process::{self, Control, Exit};
 use crate::workspace::{self, Manifest, Snapshot};
+use ci::github::expr::{Status, Value};
 use ci::model::{ArtifactsWhen, CacheKey, CachePolicy, CacheWhen, FailureKind, Job, Pipeline};
 use ci::plan::{self, Decision, JobStatus, Scheduler};
 use sha2::{Digest, Sha256};
@@ -34,6 +35,9 @@ pub struct RunOptions {
     pub secret_values: Vec<String>,
     /// The environment jobs start from (a shell executor inherits it).
     pub base_env: Vec<(String, String)>,
+    /// GitHub Actions: mark steps using unsupported remote actions as
+    /// skipped instead of failing them.
+    pub skip_unsupported: bool,
 }
 
 impl Default for RunOptions {
@@ -47,6 +51,7 @@ impl Default for RunOptions {
             protected_vars: vec![],
             secret_values: vec![],
             base_env: std::env::vars().collect(),
+            skip_unsupported: false,
         }
     }
 }
@@ -105,7 +110,7 @@ pub trait Reporter {
     fn report(&mut self, pipeline: &Pipeline, event: Event<'_>);
 }
 
-enum Msg {
+pub(crate) enum Msg {
     Line(usize, String),
     Note(String),
     Started(usize, u32),
@@ -135,9 +140,11 @@ pub fn channel() -> (Interrupter, Inbox) {
 
 /// What a finished job leaves for the jobs after it.
 #[derive(Clone, Debug, Default)]
-struct JobOutputs {
+pub(crate) struct JobOutputs {
     artifacts_dir: Option<PathBuf>,
     dotenv: Vec<(String, String)>,
+    /// GitHub job outputs (`jobs.<id>.outputs`).
+    pub(crate) gh_outputs: Vec<(String, String)>,
 }
 
 /// Where a run keeps its files: `.shipway/runs/<id>/`.
@@ -180,6 +187,98 @@ impl RunDir {
 struct Running {
     control: Sender<Control>,
     handle: JoinHandle<()>,
+    canceled: Arc<AtomicBool>,
+}
+
+/// GitHub's result word for a job status (`needs.<id>.result`).
+fn gh_result(s: JobStatus) -> &'static str {
+    match s {
+        JobStatus::Success | JobStatus::Cached | JobStatus::AllowedFailure => "success",
+        JobStatus::Failed | JobStatus::TimedOut => "failure",
+        JobStatus::Canceled => "cancelled",
+        JobStatus::Skipped | JobStatus::Manual => "skipped",
+    }
+}
+
+/// The `needs` context of a GitHub job: each needed job id with its
+/// aggregated result (over matrix instances) and outputs.
+fn needs_context(pipeline: &Pipeline, job: usize, results: &[Option<JobResult>], outputs: &[JobOutputs]) -> Value {
+    let Some(gh) = pipeline.jobs[job].github.as_deref() else { return Value::Null };
+    let prereqs: Vec<usize> = pipeline.jobs[job].needs.iter().flatten().map(|n| n.job).collect();
+    let mut entries: Vec<(String, Value)> = Vec::new();
+    for id in &gh.needs_ids {
+        let inst: Vec<usize> = prereqs
+            .iter()
+            .copied()
+            .filter(|&d| {
+                pipeline.jobs[d].github.as_deref().is_some_and(|g| &g.id == id) || &pipeline.jobs[d].definition == id
+            })
+            .collect();
+        let words: Vec<&str> = inst.iter().filter_map(|&d| results[d].as_ref()).map(|r| gh_result(r.status)).collect();
+        let result = if words.contains(&"failure") {
+            "failure"
+        } else if words.contains(&"cancelled") {
+            "cancelled"
+        } else if !words.is_empty() && words.iter().all(|w| *w == "skipped") {
+            "skipped"
+        } else {
+            "success"
+        };
+        let mut outs: indexmap::IndexMap<String, Value> = indexmap::IndexMap::new();
+        for &d in &inst {
+            for (k, v) in &outputs[d].gh_outputs {
+                if !v.is_empty() || !outs.contains_key(k) {
+                    outs.insert(k.clone(), Value::str(v.clone()));
+                }
+            }
+        }
+        entries.push((
+            id.clone(),
+            Value::object([("result", Value::str(result)), ("outputs", Value::Object(Arc::new(outs)))]),
+        ));
+    }
+    Value::object(entries)
+}
+
+/// Evaluate a GitHub job's `if` once its needs are complete.
+fn decide_github(
+    pipeline: &Pipeline,
+    job: usize,
+    results: &[Option<JobResult>],
+    outputs: &[JobOutputs],
+    canceled: bool,
+    reporter: &mut dyn Reporter,
+) -> bool {
+    let Some(gh) = pipeline.jobs[job].github.as_deref() else { return true };
+    let direct: Vec<JobStatus> =
+        pipeline.jobs[job].needs.iter().flatten().filter_map(|n| results[n.job].as_ref().map(|r| r.status)).collect();
+    let ancestor_failed = gh
+        .ancestors
+        .iter()
+        .any(|&a| results[a].as_ref().is_some_and(|r| matches!(r.status, JobStatus::Failed | JobStatus::TimedOut)));
+    let status = if canceled || direct.contains(&JobStatus::Canceled) {
+        Status::Cancelled
+    } else if ancestor_failed {
+        Status::Failure
+    } else if direct.iter().any(|s| matches!(s, JobStatus::Skipped | JobStatus::Manual)) {
+        Status::Skipped
+    } else {
+        Status::Success
+    };
+    let mut host = ci::github::expr::Contexts { status, ..Default::default() };
+    host.values.insert("github".into(), gh.github.clone());
+    host.values.insert("vars".into(), gh.vars.clone());
+    host.values.insert("inputs".into(), gh.inputs.clone());
+    host.values.insert("needs".into(), needs_context(pipeline, job, results, outputs));
+    match ci::github::expr::eval(&gh.condition, &host) {
+        Ok(v) => v.truthy(),
+        Err(e) => {
+            let note =
+                format!("job `{}`: its `if` could not be evaluated: {}; skipped", pipeline.jobs[job].name, e.message);
+            reporter.report(pipeline, Event::Note(&note));
+            false
+        }
+    }
 }
 
 /// Run the pipeline to the end (or until interrupted).
@@ -193,7 +292,9 @@ pub fn run(
 ) -> RunResult {
     let started = Instant::now();
     process::become_subreaper();
-    let masker = Arc::new(Masker::new(opts.secret_values.iter().cloned()));
+    let is_github = pipeline.jobs.iter().any(|j| j.github.is_some());
+    let masker = Masker::new(opts.secret_values.iter().cloned());
+    let masker = Arc::new(if is_github { masker.with_token("***") } else { masker });
     let mut sched = Scheduler::new(pipeline, &opts.play);
     let n = pipeline.jobs.len();
     let mut results: Vec<Option<JobResult>> = vec![None; n];
@@ -214,7 +315,10 @@ pub fn run(
 
     loop {
         if interrupted == 0 {
-            for d in sched.poll() {
+            let decisions = sched.poll_with(&mut |j| {
+                decide_github(pipeline, j, &results, &outputs, canceled.load(Ordering::SeqCst), reporter)
+            });
+            for d in decisions {
                 match d {
                     Decision::Run(j) => queue.push_back(j),
                     Decision::Settled(j, status) => {
@@ -225,11 +329,37 @@ pub fn run(
             }
         }
         while interrupted == 0 && running.len() < parallel {
-            let Some(j) = queue.pop_front() else { break };
+            // The first queued job that `max-parallel` and `concurrency`
+            // allow to start now.
+            let pick = queue.iter().position(|&j| {
+                let Some(gh) = pipeline.jobs[j].github.as_deref() else { return true };
+                let group_ok = match (gh.strategy.group, gh.strategy.max_parallel) {
+                    (Some(g), Some(max)) => {
+                        running
+                            .keys()
+                            .filter(|&&r| {
+                                pipeline.jobs[r].github.as_deref().is_some_and(|o| o.strategy.group == Some(g))
+                            })
+                            .count()
+                            < max
+                    }
+                    _ => true,
+                };
+                let conc_ok = gh.concurrency.as_ref().is_none_or(|c| {
+                    !running
+                        .keys()
+                        .any(|&r| pipeline.jobs[r].github.as_deref().is_some_and(|o| o.concurrency.as_ref() == Some(c)))
+                });
+                group_ok && conc_ok
+            });
+            let Some(j) = pick.and_then(|i| queue.remove(i)) else { break };
             let sources: Vec<JobOutputs> =
                 plan::artifact_sources(pipeline, j).into_iter().map(|s| outputs[s].clone()).collect();
             let (ctl_tx, ctl_rx) = process::control_channel();
+            let job_canceled = Arc::new(AtomicBool::new(false));
             let ctx = JobCtx {
+                needs: needs_context(pipeline, j, &results, &outputs),
+                job_canceled: job_canceled.clone(),
                 index: j,
                 job: pipeline.jobs[j].clone(),
                 snapshot: snapshot.clone(),
@@ -252,7 +382,7 @@ pub fn run(
                     let _ = tx.send(Msg::Done(j, JobResult::settled(JobStatus::Failed), None));
                 }
             });
-            running.insert(j, Running { control: ctl_tx, handle });
+            running.insert(j, Running { control: ctl_tx, handle, canceled: job_canceled });
         }
         if running.is_empty() {
             if interrupted > 0 {
@@ -285,7 +415,33 @@ pub fn run(
                 }
                 sched.complete(j, result.status);
                 reporter.report(pipeline, Event::Finished { job: j, result: &result });
+                let failed = matches!(result.status, JobStatus::Failed | JobStatus::TimedOut);
                 results[j] = Some(result);
+                // fail-fast: a failed matrix job cancels its siblings.
+                if failed
+                    && let Some(gh) = pipeline.jobs[j].github.as_deref()
+                    && let (Some(g), true) = (gh.strategy.group, gh.strategy.fail_fast)
+                {
+                    let siblings: Vec<usize> = (0..pipeline.jobs.len())
+                        .filter(|&k| {
+                            k != j && pipeline.jobs[k].github.as_deref().is_some_and(|o| o.strategy.group == Some(g))
+                        })
+                        .collect();
+                    for k in siblings {
+                        if let Some(r) = running.get(&k) {
+                            r.canceled.store(true, Ordering::SeqCst);
+                            let _ = r.control.send(Control::Cancel);
+                        } else if let Some(pos) = queue.iter().position(|&q| q == k) {
+                            queue.remove(pos);
+                            sched.complete(k, JobStatus::Canceled);
+                            results[k] = Some(JobResult::settled(JobStatus::Canceled));
+                            reporter.report(pipeline, Event::Settled { job: k, status: JobStatus::Canceled });
+                        } else if sched.cancel_job(k) {
+                            results[k] = Some(JobResult::settled(JobStatus::Canceled));
+                            reporter.report(pipeline, Event::Settled { job: k, status: JobStatus::Canceled });
+                        }
+                    }
+                }
             }
             Msg::Interrupt => {
                 interrupted += 1;
@@ -324,34 +480,49 @@ pub fn run(
     RunResult { jobs, interrupted: interrupted > 0, duration: started.elapsed() }
 }
 
-struct JobCtx {
-    index: usize,
-    job: Job,
+pub(crate) struct JobCtx {
+    /// GitHub: the `needs` context (results and outputs of needed jobs).
+    pub(crate) needs: Value,
+    /// Set when this job alone is canceled (fail-fast).
+    pub(crate) job_canceled: Arc<AtomicBool>,
+    pub(crate) index: usize,
+    pub(crate) job: Job,
     snapshot: Arc<Snapshot>,
-    run_dir: RunDir,
+    pub(crate) run_dir: RunDir,
     sources: Vec<JobOutputs>,
     masker: Arc<Masker>,
-    opts: RunOptions,
-    tx: Sender<Msg>,
+    pub(crate) opts: RunOptions,
+    pub(crate) tx: Sender<Msg>,
     run_id: u64,
     /// Workspaces of finished jobs, ready to be reset for the next job.
     pool: Arc<Mutex<Vec<(PathBuf, Manifest)>>>,
-    canceled: Arc<AtomicBool>,
+    pub(crate) canceled: Arc<AtomicBool>,
 }
 
 /// Writes masked lines to the job log and to the dispatcher.
-struct LogSink {
+pub(crate) struct LogSink {
     job: usize,
     tx: Sender<Msg>,
     file: Option<std::fs::File>,
-    masker: Arc<Masker>,
+    /// This job's masker: the run's secrets plus `::add-mask::` values.
+    pub(crate) masker: Masker,
+    /// GitHub workflow commands in the output (disabled for GitLab).
+    pub(crate) commands: crate::github::Commands,
     partial: Vec<u8>,
     coverage: Option<regex::Regex>,
     coverage_hit: Option<String>,
 }
 
 impl LogSink {
-    fn line(&mut self, raw: &str) {
+    pub(crate) fn line(&mut self, raw: &str) {
+        let shown = {
+            let masker = &mut self.masker;
+            self.commands.process(raw, &mut |v| masker.add(v))
+        };
+        let raw = match &shown {
+            crate::github::Shown::Hidden => return,
+            crate::github::Shown::Line(l) => l.as_str(),
+        };
         let text = self.masker.mask(raw);
         if let Some(f) = &mut self.file {
             let _ = writeln!(f, "{text}");
@@ -369,7 +540,7 @@ impl LogSink {
         let _ = self.tx.send(Msg::Line(self.job, text));
     }
 
-    fn bytes(&mut self, b: &[u8]) {
+    pub(crate) fn bytes(&mut self, b: &[u8]) {
         self.partial.extend_from_slice(b);
         while let Some(pos) = self.partial.iter().position(|&c| c == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=pos).collect();
@@ -394,7 +565,7 @@ impl LogSink {
         }
     }
 
-    fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         if !self.partial.is_empty() {
             let line: Vec<u8> = std::mem::take(&mut self.partial);
             self.line(&String::from_utf8_lossy(&line));
@@ -461,7 +632,8 @@ fn execute_job(ctx: JobCtx, control: Receiver<Control>) {
         job: ctx.index,
         tx: ctx.tx.clone(),
         file,
-        masker: ctx.masker.clone(),
+        masker: (*ctx.masker).clone(),
+        commands: crate::github::Commands { enabled: job.github.is_some(), ..Default::default() },
         partial: Vec::new(),
         coverage: job.coverage.as_ref().and_then(|c| regex::Regex::new(c).ok()),
         coverage_hit: None,
@@ -473,8 +645,11 @@ fn execute_job(ctx: JobCtx, control: Receiver<Control>) {
     let (ws, mut manifest) =
         reused.unwrap_or_else(|| (ctx.run_dir.path.join("ws").join(format!("{:03}", ctx.index)), Manifest::default()));
     let fresh = !ws.exists();
-    let (status, exit_code, attempts, copy, outputs) =
-        job_attempts(&ctx, &ws, fresh, &mut manifest, &control, &mut sink);
+    let (status, exit_code, attempts, copy, outputs) = if job.github.is_some() {
+        crate::github::run_job(&ctx, &ws, fresh, &mut manifest, &control, &mut sink)
+    } else {
+        job_attempts(&ctx, &ws, fresh, &mut manifest, &control, &mut sink)
+    };
     sink.flush();
     let result = JobResult {
         status,
@@ -494,7 +669,7 @@ fn execute_job(ctx: JobCtx, control: Receiver<Control>) {
     let _ = ctx.tx.send(Msg::Done(ctx.index, result, outputs));
 }
 
-type AttemptOutcome = (JobStatus, Option<i32>, u32, Duration, Option<JobOutputs>);
+pub(crate) type AttemptOutcome = (JobStatus, Option<i32>, u32, Duration, Option<JobOutputs>);
 
 fn job_attempts(
     ctx: &JobCtx,
@@ -530,31 +705,8 @@ fn job_attempts(
             "\u{1b}[1mRunning with shipway {} (shell executor on the host), attempt {attempt}\u{1b}[0;m",
             env!("CARGO_PKG_VERSION")
         ));
-        let prepared =
-            if attempt == 1 && fresh { ctx.snapshot.materialize(ws) } else { ctx.snapshot.reset(ws, manifest) };
-        let copy = match prepared {
-            Ok((stats, m)) => {
-                *manifest = m;
-                let kept = if stats.kept > 0 {
-                    format!(" ({} untouched files kept from a reused workspace)", stats.kept)
-                } else {
-                    String::new()
-                };
-                sink.line(&format!(
-                    "Prepared workspace: {} files, {:.1} MB copied in {} ms{kept}",
-                    stats.files,
-                    stats.bytes as f64 / 1e6,
-                    stats.elapsed.as_millis()
-                ));
-                stats.elapsed
-            }
-            Err(e) => {
-                sink.line(&format!("ERROR: cannot prepare the job workspace: {e}"));
-                // Never hand a workspace that could not be prepared to
-                // another job.
-                manifest.mark_broken();
-                return (JobStatus::Failed, None, attempt, first_copy, None);
-            }
+        let Some(copy) = prepare_workspace(ctx, ws, fresh, attempt, manifest, sink) else {
+            return (JobStatus::Failed, None, attempt, first_copy, None);
         };
         if attempt == 1 {
             first_copy = copy;
@@ -689,6 +841,42 @@ fn job_attempts(
             _ => None,
         };
         return (status, exit_code, attempt, first_copy, outputs);
+    }
+}
+
+/// Copy the snapshot into a fresh workspace, or reset a used one. `None`
+/// (after logging why) when that failed; the workspace is then never reused.
+pub(crate) fn prepare_workspace(
+    ctx: &JobCtx,
+    ws: &Path,
+    fresh: bool,
+    attempt: u32,
+    manifest: &mut Manifest,
+    sink: &mut LogSink,
+) -> Option<Duration> {
+    let prepared = if attempt == 1 && fresh { ctx.snapshot.materialize(ws) } else { ctx.snapshot.reset(ws, manifest) };
+    match prepared {
+        Ok((stats, m)) => {
+            *manifest = m;
+            let kept = if stats.kept > 0 {
+                format!(" ({} untouched files kept from a reused workspace)", stats.kept)
+            } else {
+                String::new()
+            };
+            sink.line(&format!(
+                "Prepared workspace: {} files, {:.1} MB copied in {} ms{kept}",
+                stats.files,
+                stats.bytes as f64 / 1e6,
+                stats.elapsed.as_millis()
+            ));
+            Some(stats.elapsed)
+        }
+        Err(e) => {
+            sink.line(&format!("ERROR: cannot prepare the job workspace: {e}"));
+            // Never hand a workspace that could not be prepared to another job.
+            manifest.mark_broken();
+            None
+        }
     }
 }
 

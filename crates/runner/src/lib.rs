@@ -6,6 +6,7 @@
 //! `ci`. It never prints: everything goes through `executor::Reporter`.
 
 pub mod executor;
+pub mod github;
 pub mod mask;
 pub mod process;
 pub mod project;

@@ -1,10 +1,18 @@
 //! Masking secret values in output, before it reaches the console or a log.
 
 /// Replaces every occurrence of any secret value with `[MASKED]`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Masker {
     /// Longest first, so a secret that contains another is masked whole.
     values: Vec<String>,
+    /// What a secret is replaced with: `[MASKED]` (GitLab) or `***` (GitHub).
+    token: &'static str,
+}
+
+impl Default for Masker {
+    fn default() -> Masker {
+        Masker::new(Vec::new())
+    }
 }
 
 pub const MASK: &str = "[MASKED]";
@@ -23,13 +31,20 @@ impl Masker {
             }
         }
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-        Masker { values }
+        Masker { values, token: MASK }
+    }
+
+    /// Replace secrets with `token` instead of `[MASKED]`.
+    pub fn with_token(mut self, token: &'static str) -> Masker {
+        self.token = token;
+        self
     }
 
     pub fn add(&mut self, value: &str) {
         let mut all = std::mem::take(&mut self.values);
         all.push(value.to_string());
-        *self = Masker::new(all);
+        let token = self.token;
+        *self = Masker::new(all).with_token(token);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -53,7 +68,7 @@ impl Masker {
             let mut out = text.to_string();
             for v in &self.values {
                 if out.contains(v.as_str()) {
-                    out = out.replace(v.as_str(), MASK);
+                    out = out.replace(v.as_str(), self.token);
                 }
             }
             out

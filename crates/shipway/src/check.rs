@@ -5,8 +5,21 @@ use crate::exit;
 use crate::run::{self, Setup};
 
 pub(crate) fn main(args: CheckArgs) -> i32 {
-    let files =
-        if args.files.is_empty() { vec![std::path::PathBuf::from(".gitlab-ci.yml")] } else { args.files.clone() };
+    let files = if args.files.is_empty() {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let root = runner::project::find_root(&cwd);
+        let mut v = Vec::new();
+        if root.join(".gitlab-ci.yml").is_file() {
+            v.push(root.join(".gitlab-ci.yml"));
+        }
+        v.extend(run::workflow_files(&root));
+        if v.is_empty() {
+            v.push(std::path::PathBuf::from(".gitlab-ci.yml"));
+        }
+        v
+    } else {
+        args.files.clone()
+    };
     let mut all_json = Vec::new();
     let mut errors = 0usize;
     let mut warnings = 0usize;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 #[command(
     name = "shipway",
     version,
-    about = "Local-first CI/CD: run your .gitlab-ci.yml on this machine, as a true DAG"
+    about = "Local-first CI/CD: run your .gitlab-ci.yml and GitHub Actions workflows on this machine, as a true DAG"
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -25,8 +25,11 @@ pub(crate) enum Command {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum EventKind {
     Push,
+    #[value(alias = "pull_request")]
     PullRequest,
     Tag,
+    /// GitLab `web`; GitHub `workflow_dispatch`.
+    #[value(alias = "workflow_dispatch", alias = "workflow-dispatch")]
     Web,
     Schedule,
     Api,
@@ -34,7 +37,8 @@ pub(crate) enum EventKind {
 
 #[derive(Args, Debug)]
 pub(crate) struct RunArgs {
-    /// Pipeline files (default: .gitlab-ci.yml).
+    /// The pipeline file: a .gitlab-ci.yml or a .github/workflows/*.yml
+    /// (default: .gitlab-ci.yml, else the only workflow in .github/workflows).
     pub(crate) files: Vec<PathBuf>,
     /// Run only this job and what it needs (repeatable; a job name or its definition name).
     #[arg(long = "job", value_name = "JOB")]
@@ -72,6 +76,13 @@ pub(crate) struct RunArgs {
     /// Keep each job's workspace under .shipway/runs/<id>/ws after the run.
     #[arg(long)]
     pub(crate) keep_workspaces: bool,
+    /// A `workflow_dispatch` input (repeatable; GitHub Actions).
+    #[arg(long = "input", value_name = "K=V")]
+    pub(crate) inputs: Vec<String>,
+    /// Skip steps that use remote actions shipway cannot run offline,
+    /// instead of failing them (GitHub Actions).
+    #[arg(long)]
+    pub(crate) skip_unsupported: bool,
     /// Seconds between SIGTERM and SIGKILL when stopping a job.
     #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub(crate) kill_grace: u64,
@@ -85,7 +96,7 @@ pub(crate) enum Format {
 
 #[derive(Args, Debug)]
 pub(crate) struct CheckArgs {
-    /// Pipeline files (default: .gitlab-ci.yml).
+    /// Pipeline files (default: .gitlab-ci.yml and .github/workflows/*.yml).
     pub(crate) files: Vec<PathBuf>,
     #[arg(long, value_enum, default_value = "human")]
     pub(crate) format: Format,

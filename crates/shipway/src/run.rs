@@ -3,6 +3,7 @@
 use crate::cli::{EventKind, RunArgs};
 use crate::exit;
 use crate::report::{ConsoleReporter, Output};
+use ci::github;
 use ci::gitlab::{self, Compiled, Context, Project};
 use ci::plan;
 use runner::executor::{self, RunDir, RunOptions};
@@ -19,6 +20,7 @@ pub(crate) struct ContextArgs {
     pub(crate) git_ref: Option<String>,
     pub(crate) vars: Vec<(String, String)>,
     pub(crate) secrets: Vec<(String, String)>,
+    pub(crate) inputs: Vec<(String, String)>,
     pub(crate) pipeline_id: u64,
 }
 
@@ -43,12 +45,15 @@ impl Setup {
         let project = FsProject::open(&root).map_err(|e| e.to_string())?;
         let event = args.event.unwrap_or(EventKind::Push);
         let git = project.git_info(args.git_ref.as_deref(), event == EventKind::Tag).map_err(|e| e.to_string())?;
-        let source = match event {
-            EventKind::Push | EventKind::Tag => "push",
-            EventKind::PullRequest => "merge_request_event",
-            EventKind::Web => "web",
-            EventKind::Schedule => "schedule",
-            EventKind::Api => "api",
+        let github = github::is_workflow_path(&rel_file);
+        let source = match (event, github) {
+            (EventKind::Push | EventKind::Tag, _) => "push",
+            (EventKind::PullRequest, false) => "merge_request_event",
+            (EventKind::PullRequest, true) => "pull_request",
+            (EventKind::Web, false) => "web",
+            (EventKind::Web | EventKind::Api, true) => "workflow_dispatch",
+            (EventKind::Schedule, _) => "schedule",
+            (EventKind::Api, false) => "api",
         };
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let ctx = Context {
@@ -60,13 +65,21 @@ impl Setup {
             host_env: std::env::vars().collect(),
             created_at: runner::time::iso8601(now),
             config_path: rel_file.clone(),
-            inputs: vec![],
+            inputs: args.inputs.clone(),
         };
         Ok(Setup { project, ctx, rel_file })
     }
 
+    pub(crate) fn is_github(&self) -> bool {
+        github::is_workflow_path(&self.rel_file)
+    }
+
     pub(crate) fn compile(&self) -> Compiled {
-        gitlab::compile(&self.rel_file, &self.project, &self.ctx)
+        if self.is_github() {
+            github::compile(&self.rel_file, &self.project, &self.ctx)
+        } else {
+            gitlab::compile(&self.rel_file, &self.project, &self.ctx)
+        }
     }
 }
 
@@ -112,6 +125,42 @@ fn find_jobs(pipeline: &ci::model::Pipeline, excluded: &[(String, String)], name
     Ok(hits)
 }
 
+/// `.gitlab-ci.yml` when there is one, else the only GitHub workflow.
+fn default_file() -> Result<PathBuf, String> {
+    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+    let root = project::find_root(&cwd);
+    if root.join(".gitlab-ci.yml").is_file() {
+        return Ok(root.join(".gitlab-ci.yml"));
+    }
+    let workflows = workflow_files(&root);
+    match workflows.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err("no pipeline file: no .gitlab-ci.yml and no .github/workflows/*.yml here".into()),
+        many => Err(format!(
+            "several workflows in .github/workflows ({}); pass the one to run",
+            many.iter()
+                .filter_map(|p| p.file_name())
+                .map(|f| f.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// The workflow files of a repository, sorted.
+pub(crate) fn workflow_files(root: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root.join(".github").join("workflows"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
 fn peek_next_run_id(state: &Path) -> u64 {
     std::fs::read_dir(state.join("runs"))
         .map(|rd| {
@@ -144,7 +193,10 @@ fn run(args: &RunArgs, out: &Output) -> Result<i32, (i32, String)> {
     if args.files.len() > 1 {
         return Err(invalid("unsupported: running several pipeline files at once; pass one file".into()));
     }
-    let file = args.files.first().cloned().unwrap_or_else(|| PathBuf::from(".gitlab-ci.yml"));
+    let file = match args.files.first() {
+        Some(f) => f.clone(),
+        None => default_file().map_err(invalid)?,
+    };
     let mut vars = Vec::new();
     for v in &args.vars {
         vars.push(parse_kv(v, "--var").map_err(invalid)?);
@@ -155,6 +207,18 @@ fn run(args: &RunArgs, out: &Output) -> Result<i32, (i32, String)> {
     }
     if let Some(f) = &args.secrets_file {
         secrets.extend(read_secrets_file(f).map_err(invalid)?);
+    }
+    let mut inputs = Vec::new();
+    for i in &args.inputs {
+        inputs.push(parse_kv(i, "--input").map_err(invalid)?);
+    }
+    if args.secrets_file.is_none() && github::is_workflow_path(&file.to_string_lossy()) {
+        // act's convention: a `.secrets` file at the repository root.
+        let cwd = std::env::current_dir().map_err(|e| (exit::INTERNAL, e.to_string()))?;
+        let dot = project::find_root(&cwd).join(".secrets");
+        if dot.is_file() {
+            secrets.extend(read_secrets_file(&dot).map_err(invalid)?);
+        }
     }
     if args.parallel == Some(0) {
         return Err(invalid("--parallel must be at least 1".into()));
@@ -167,6 +231,7 @@ fn run(args: &RunArgs, out: &Output) -> Result<i32, (i32, String)> {
         git_ref: args.git_ref.clone(),
         vars,
         secrets: secrets.clone(),
+        inputs,
         pipeline_id: peek_next_run_id(&state_dir),
     };
     let setup = Setup::new(&file, &cargs).map_err(invalid)?;
@@ -181,7 +246,14 @@ fn run(args: &RunArgs, out: &Output) -> Result<i32, (i32, String)> {
         return Err(invalid(format!("{}: {n} error(s); nothing was run", setup.rel_file)));
     }
     if compiled.workflow_excluded {
-        out.human("Pipeline not created: `workflow:rules` excluded it for this ref and event.\n");
+        if setup.is_github() {
+            out.human(&format!(
+                "Workflow not triggered: its `on:` does not match a {} to `{}`.\n",
+                setup.ctx.source, setup.ctx.git.ref_name
+            ));
+        } else {
+            out.human("Pipeline not created: `workflow:rules` excluded it for this ref and event.\n");
+        }
         out.json(&serde_json::json!({"run": null, "status": "skipped", "jobs": []}));
         return Ok(exit::SUCCESS);
     }
@@ -249,6 +321,7 @@ fn run(args: &RunArgs, out: &Output) -> Result<i32, (i32, String)> {
         keep_workspaces: args.keep_workspaces,
         protected_vars: protected,
         secret_values: secrets.iter().map(|(_, v)| v.clone()).collect(),
+        skip_unsupported: args.skip_unsupported,
         ..RunOptions::default()
     };
     let (interrupter, inbox) = executor::channel();

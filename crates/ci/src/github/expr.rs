@@ -850,6 +850,8 @@ pub enum Status {
     Success,
     Failure,
     Cancelled,
+    /// A needed job was skipped: neither `success()` nor `failure()`.
+    Skipped,
 }
 
 /// What an evaluation needs from outside.
@@ -1176,6 +1178,12 @@ pub fn parse_template(src: &str) -> Result<Template, Error> {
 /// An `if:` condition: bare expression text or one `${{ }}`, with the
 /// implicit `success() &&` GitHub adds when no status function is called.
 pub fn parse_condition(src: &str) -> Result<Expr, Error> {
+    parse_condition_at(src).map(|(e, _)| e)
+}
+
+/// [`parse_condition`], also returning the offset of the expression text
+/// in `src` (the offsets in the tree are relative to it).
+pub fn parse_condition_at(src: &str) -> Result<(Expr, usize), Error> {
     let trimmed = src.trim();
     let lead = src.len() - src.trim_start().len();
     let lead_chars = src[..lead].chars().count();
@@ -1185,7 +1193,7 @@ pub fn parse_condition(src: &str) -> Result<Expr, Error> {
         _ => (trimmed, lead_chars),
     };
     let e = parse(body).map_err(|er| Error { at: offset + er.at, message: er.message })?;
-    Ok(if e.has_status_call() {
+    let e = if e.has_status_call() {
         e
     } else {
         Expr::Binary {
@@ -1193,7 +1201,8 @@ pub fn parse_condition(src: &str) -> Result<Expr, Error> {
             left: Box::new(Expr::Call { name: "success".into(), args: vec![], at: 0 }),
             right: Box::new(e),
         }
-    })
+    };
+    Ok((e, offset))
 }
 
 #[cfg(test)]

@@ -33,9 +33,7 @@ pub struct Matrix {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Instance {
     pub matrix: Combination,
-    /// The values shown in the job's name: the original combination's (keys
-    /// an `include` adds later are not shown), or all of a new include
-    /// combination's.
+    /// The values shown in the job's name, in key order.
     pub label: Vec<Value>,
 }
 
@@ -135,6 +133,12 @@ pub fn expand(m: &Matrix) -> Result<Vec<Instance>, String> {
             added.push(Instance { label: c.values().cloned().collect(), matrix: c });
         }
     }
+    // Names show every value of the final combination, include-added ones
+    // too (as GitHub shows them: `test (linux, ubuntu-latest, stable)` for a
+    // `build: [linux]` vector extended by an include entry).
+    for inst in out.iter_mut() {
+        inst.label = inst.matrix.values().cloned().collect();
+    }
     out.extend(added);
     if out.len() > MAX_JOBS {
         return Err(format!("strategy produced more than {MAX_JOBS} jobs ({})", out.len()));
@@ -203,6 +207,6 @@ mod tests {
         assert_eq!(*got[3], c(&[("fruit", "pear"), ("animal", "dog"), ("color", "green")]));
         assert_eq!(*got[4], c(&[("fruit", "banana")]));
         assert_eq!(*got[5], c(&[("fruit", "banana"), ("animal", "cat")]));
-        assert_eq!(display_name("j", &out[0].label), "j (apple, cat)");
+        assert_eq!(display_name("j", &out[0].label), "j (apple, cat, pink, circle)");
     }
 }

@@ -100,6 +100,49 @@ const EVENTS: &[&str] = &[
     "workflow_run",
 ];
 
+/// The properties of the `github` context.
+const GITHUB_PROPS: &[&str] = &[
+    "action",
+    "action_path",
+    "action_ref",
+    "action_repository",
+    "action_status",
+    "actor",
+    "actor_id",
+    "api_url",
+    "base_ref",
+    "env",
+    "event",
+    "event_name",
+    "event_path",
+    "graphql_url",
+    "head_ref",
+    "job",
+    "path",
+    "ref",
+    "ref_name",
+    "ref_protected",
+    "ref_type",
+    "repository",
+    "repository_id",
+    "repository_owner",
+    "repository_owner_id",
+    "repositoryurl",
+    "retention_days",
+    "run_id",
+    "run_number",
+    "run_attempt",
+    "secret_source",
+    "server_url",
+    "sha",
+    "token",
+    "triggering_actor",
+    "workflow",
+    "workflow_ref",
+    "workflow_sha",
+    "workspace",
+];
+
 const CONTEXTS: &[&str] =
     &["github", "env", "vars", "job", "jobs", "steps", "runner", "secrets", "strategy", "matrix", "needs", "inputs"];
 
@@ -153,6 +196,7 @@ struct EventDef {
 
 struct StrategyDef {
     matrix: Option<Node>,
+    matrix_key: crate::yaml::Mark,
     fail_fast: Option<Node>,
     max_parallel: Option<Node>,
 }
@@ -177,7 +221,7 @@ struct JobDef {
 
 struct Call {
     path: String,
-    with: Vec<(String, Template)>,
+    with: Vec<(String, Template, crate::yaml::Mark)>,
     secrets_inherit: bool,
     secrets: Vec<(String, Template)>,
     mark: crate::yaml::Mark,
@@ -202,11 +246,23 @@ struct Compiler<'a> {
     diags: Vec<Diagnostic>,
     /// Reusable workflows being loaded (cycle guard).
     calling: Vec<String>,
+    /// Where each planned job sits in the file (job index, instance index,
+    /// nested for reusable workflows): the pipeline is sorted by it.
+    order: Vec<Vec<usize>>,
+    key_prefix: Vec<usize>,
 }
 
 /// Compile a workflow file (relative to the project root).
 pub fn compile(path: &str, project: &dyn Project, ctx: &Context) -> Compiled {
-    let mut c = Compiler { project, ctx, sources: SourceMap::default(), diags: vec![], calling: vec![] };
+    let mut c = Compiler {
+        project,
+        ctx,
+        sources: SourceMap::default(),
+        diags: vec![],
+        calling: vec![],
+        order: vec![],
+        key_prefix: vec![],
+    };
     let wf = c.load_workflow(path, None);
     let mut pipeline = None;
     let mut workflow_excluded = false;
@@ -384,11 +440,11 @@ impl<'a> Compiler<'a> {
                 return fallback;
             }
         };
-        match expr::parse_condition(&text) {
-            Ok(e) => {
+        match expr::parse_condition_at(&text) {
+            Ok((e, offset)) => {
                 let mut s = scope.clone();
                 s.is_if = true;
-                self.check_expr(&e, node, 0, &s);
+                self.check_expr(&e, node, offset, &s);
                 e
             }
             Err(e) => {
@@ -516,6 +572,14 @@ impl<'a> Compiler<'a> {
                         );
                     }
                 }
+                "github" => {
+                    if !GITHUB_PROPS.contains(&lower.as_str()) {
+                        unknown(
+                            format!("`github` has no property `{prop}`"),
+                            GITHUB_PROPS.iter().map(|s| s.to_string()).collect(),
+                        );
+                    }
+                }
                 "runner" => {
                     let known = ["name", "os", "arch", "temp", "tool_cache", "debug", "environment"];
                     if !known.contains(&lower.as_str()) {
@@ -546,7 +610,11 @@ impl<'a> Compiler<'a> {
                 _ => {}
             }
         }
+        let mut seen = HashSet::new();
         for (at, rule, msg) in found {
+            if !seen.insert((at, msg.clone())) {
+                continue;
+            }
             let pos = self.pos_in(node, base + at);
             self.error_at(rule, msg, node.mark.file, pos);
         }
@@ -652,6 +720,9 @@ impl<'a> Compiler<'a> {
         if let Some(d) = map.get("defaults") {
             wf.defaults = self.defaults(d, "`defaults`");
         }
+        if let Some(p) = map.get("permissions") {
+            self.permissions(p);
+        }
         if let Some(c) = map.get("concurrency") {
             let s = Scope { allowed: AT_RUN_NAME, place: "workflow `concurrency`".into(), ..base_scope.clone() };
             self.concurrency(c, &s);
@@ -715,6 +786,56 @@ impl<'a> Compiler<'a> {
             }
         }
         Some(wf)
+    }
+
+    fn permissions(&mut self, node: &Node) {
+        const SCOPES: &[&str] = &[
+            "actions",
+            "attestations",
+            "checks",
+            "contents",
+            "deployments",
+            "discussions",
+            "id-token",
+            "issues",
+            "models",
+            "packages",
+            "pages",
+            "pull-requests",
+            "repository-projects",
+            "security-events",
+            "statuses",
+        ];
+        match &node.value {
+            yaml::Value::Str(s) if s == "read-all" || s == "write-all" || s.contains("${{") => {}
+            yaml::Value::Map(m) => {
+                for (k, v) in &m.entries {
+                    if !SCOPES.contains(&k.name.as_str()) {
+                        let hint =
+                            did_you_mean(&k.name, SCOPES.iter().copied()).map(|s| format!(" (did you mean `{s}`?)"));
+                        self.error(
+                            "unknown-key",
+                            format!("unknown permission `{}`{}", k.name, hint.unwrap_or_default()),
+                            k.mark,
+                        );
+                        continue;
+                    }
+                    match v.as_str() {
+                        Some("read" | "write" | "none") => {}
+                        _ => self.error(
+                            "invalid-value",
+                            format!("permission `{}` must be read, write or none, not {}", k.name, describe(v)),
+                            v.mark,
+                        ),
+                    }
+                }
+            }
+            _ => self.error(
+                "invalid-value",
+                format!("`permissions` must be `read-all`, `write-all` or a mapping, not {}", describe(node)),
+                node.mark,
+            ),
+        }
     }
 
     fn concurrency(&mut self, node: &Node, scope: &Scope) -> Option<Template> {
@@ -807,9 +928,9 @@ impl<'a> Compiler<'a> {
             match m.get("cron") {
                 Some(c) => {
                     if let Some(s) = self.scalar(c, "`cron`")
-                        && s.split_whitespace().count() != 5
+                        && let Err(e) = check_cron(&s)
                     {
-                        self.error("invalid-value", format!("invalid cron `{s}`: expected 5 fields"), c.mark);
+                        self.error("invalid-value", format!("invalid cron `{s}`: {e}"), c.mark);
                     }
                 }
                 None => self.error("missing-key", "a `schedule` entry needs `cron`", i.mark),
@@ -998,10 +1119,11 @@ impl<'a> Compiler<'a> {
         {
             self.check_keys(sm, &["matrix", "fail-fast", "max-parallel"], "`strategy`");
             let sc = scope_with(AT_JOB_STRATEGY, format!("`jobs.{id}.strategy`"));
-            let mut def = StrategyDef { matrix: None, fail_fast: None, max_parallel: None };
-            if let Some(m) = sm.get("matrix") {
+            let mut def = StrategyDef { matrix: None, matrix_key: s.mark, fail_fast: None, max_parallel: None };
+            if let Some((mk, m)) = sm.get_entry("matrix") {
                 matrix_keys = self.check_matrix(m, &sc);
                 def.matrix = Some(m.clone());
+                def.matrix_key = mk.mark;
             }
             for (key, slot) in [("fail-fast", &mut def.fail_fast), ("max-parallel", &mut def.max_parallel)] {
                 if let Some(v) = sm.get(key) {
@@ -1043,7 +1165,10 @@ impl<'a> Compiler<'a> {
                 }
             }
         }
-        for key in ["environment", "container", "services", "permissions", "snapshot"] {
+        if let Some(p) = map.get("permissions") {
+            self.permissions(p);
+        }
+        for key in ["environment", "container", "services", "snapshot"] {
             if let Some(v) = map.get(key)
                 && let yaml::Value::Str(_) = v.value
             {
@@ -1087,7 +1212,13 @@ impl<'a> Compiler<'a> {
                 }
             }
             let path = self.scalar(u, "`uses`").unwrap_or_default();
-            if !path.starts_with("./") {
+            if !path.starts_with("./") && !path.contains('@') {
+                self.error(
+                    "invalid-action",
+                    format!("`uses: {path}` needs a version: `owner/repo/.github/workflows/file.yml@ref`"),
+                    u.mark,
+                );
+            } else if !path.starts_with("./") {
                 self.error(
                     "unsupported",
                     format!("unsupported reusable workflow `{path}`: only local ones (`./.github/workflows/x.yml`) run offline"),
@@ -1101,7 +1232,7 @@ impl<'a> Compiler<'a> {
             {
                 for (k, v) in &wm.entries {
                     if let Some(t) = self.value_template(v, &wscope) {
-                        with.push((k.name.clone(), t));
+                        with.push((k.name.clone(), t, k.mark));
                     }
                 }
             }
@@ -1227,6 +1358,32 @@ impl<'a> Compiler<'a> {
                                 for i in items {
                                     match &i.value {
                                         yaml::Value::Map(im) => {
+                                            if k.name == "exclude" {
+                                                for (ek, _) in &im.entries {
+                                                    let is_vector = map.entries.iter().any(|(vk, _)| {
+                                                        vk.name != "include"
+                                                            && vk.name != "exclude"
+                                                            && vk.name.eq_ignore_ascii_case(&ek.name)
+                                                    });
+                                                    if !is_vector {
+                                                        self.error(
+                                                            "invalid-matrix",
+                                                            format!(
+                                                                "matrix `exclude` key `{}` is not a matrix vector",
+                                                                ek.name
+                                                            ),
+                                                            ek.mark,
+                                                        );
+                                                    }
+                                                }
+                                            }
+                                            if im.entries.is_empty() {
+                                                self.error(
+                                                    "invalid-matrix",
+                                                    format!("matrix `{}` has an empty entry", k.name),
+                                                    i.mark,
+                                                );
+                                            }
                                             if k.name == "include" {
                                                 for key in im.keys() {
                                                     if !keys.iter().any(|x: &String| x == key) {
@@ -1439,10 +1596,11 @@ impl<'a> Compiler<'a> {
                     sc.place = place("name");
                     self.template(n, &sc)
                 })
-                .map(|t| template_source(&t))
+                .map(|_| m.get("name").and_then(|n| n.scalar_string()).unwrap_or_default())
                 .unwrap_or_else(|| match &kind {
-                    Some(StepKind::Run { script, .. }) => {
-                        format!("Run {}", template_source(script).lines().next().unwrap_or("").trim())
+                    Some(StepKind::Run { .. }) => {
+                        let raw = m.get("run").and_then(|r| r.scalar_string()).unwrap_or_default();
+                        format!("Run {}", raw.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim())
                     }
                     Some(StepKind::Action { owner_name, git_ref, .. }) => format!("Run {owner_name}@{git_ref}"),
                     Some(StepKind::Composite { path, .. }) => format!("Run ./{path}"),
@@ -1512,7 +1670,7 @@ impl<'a> Compiler<'a> {
             }
         }
         let Some((path, text)) = found else {
-            self.error("missing-file", format!("no `action.yml` in `./{dir}`"), node.mark);
+            self.error("invalid-action", format!("no `action.yml` or `action.yaml` in `./{dir}`"), node.mark);
             return None;
         };
         let id = self.sources.add(&path, text.clone());
@@ -1630,13 +1788,10 @@ impl<'a> Compiler<'a> {
                 continue;
             }
             let names: Vec<&str> = cycle.iter().map(|&i| wf.jobs[i].id.as_str()).collect();
-            let j = &wf.jobs[cycle[0]];
-            let mark = j
-                .needs
-                .iter()
-                .find(|(n, _)| cycle.iter().any(|&c| wf.jobs[c].id == *n))
-                .map(|(_, m)| *m)
-                .unwrap_or(j.key_mark);
+            // Reported where the cycle closes: the last job's need of the first.
+            let last = &wf.jobs[*cycle.last().unwrap_or(&cycle[0])];
+            let first = &wf.jobs[cycle[0]].id;
+            let mark = last.needs.iter().find(|(n, _)| n == first).map(|(_, m)| *m).unwrap_or(last.key_mark);
             self.error("needs-cycle", format!("`needs` form a cycle: {} -> {}", names.join(" -> "), names[0]), mark);
         }
     }
@@ -1754,6 +1909,29 @@ impl<'a> Compiler<'a> {
             jobs: vec![],
         };
         self.expand_jobs(wf, path, &github, &inputs, &mut pipeline, None);
+        // Jobs were planned in dependency order; show them in file order.
+        let mut perm: Vec<usize> = (0..pipeline.jobs.len()).collect();
+        perm.sort_by(|&a, &b| self.order[a].cmp(&self.order[b]));
+        let mut new_index = vec![0; perm.len()];
+        for (new, &old) in perm.iter().enumerate() {
+            new_index[old] = new;
+        }
+        let mut jobs: Vec<Option<Job>> = std::mem::take(&mut pipeline.jobs).into_iter().map(Some).collect();
+        for &old in &perm {
+            let mut j = jobs[old].take().expect("each job once");
+            if let Some(needs) = &mut j.needs {
+                for n in needs.iter_mut() {
+                    n.job = new_index[n.job];
+                }
+            }
+            if let Some(g) = j.github.as_mut()
+                && let Some(group) = g.strategy.group.as_mut()
+            {
+                *group = new_index[*group];
+            }
+            pipeline.jobs.push(j);
+        }
+        fill_ancestors(&mut pipeline);
         Some(pipeline)
     }
 
@@ -1789,7 +1967,9 @@ impl<'a> Compiler<'a> {
             }
             // Reusable workflow call: expand the called jobs in place.
             if let Some(call) = &jd.call {
+                self.key_prefix.push(ji);
                 let ids = self.expand_call(jd, call, github, pipeline, &needs_edges, &secrets, prefix.map(|p| p.0));
+                self.key_prefix.pop();
                 instances.insert(jd.id.clone(), ids);
                 continue;
             }
@@ -1800,12 +1980,14 @@ impl<'a> Compiler<'a> {
                         Ok(list) if list.is_empty() => vec![None],
                         Ok(list) => list.into_iter().map(Some).collect(),
                         Err(e) => {
-                            self.error("invalid-matrix", e, m.mark);
+                            let mark = jd.strategy.as_ref().map(|s| s.matrix_key).unwrap_or(m.mark);
+                            self.error("invalid-matrix", e, mark);
                             continue;
                         }
                     },
                     Err(e) => {
-                        self.error("invalid-matrix", e, m.mark);
+                        let mark = jd.strategy.as_ref().map(|s| s.matrix_key).unwrap_or(m.mark);
+                        self.error("invalid-matrix", e, mark);
                         continue;
                     }
                 },
@@ -1943,13 +2125,13 @@ impl<'a> Compiler<'a> {
                         concurrency,
                     })),
                 });
+                let mut key = self.key_prefix.clone();
+                key.extend([ji, ci]);
+                self.order.push(key);
                 mine.push(index);
             }
             instances.insert(jd.id.clone(), mine);
         }
-        // The needs context maps job ids to all their instances; record
-        // ancestors for `failure()`.
-        fill_ancestors(pipeline);
         let _ = path;
         instances
     }
@@ -2003,12 +2185,15 @@ impl<'a> Compiler<'a> {
                 inputs.insert(i.name.clone(), d.clone());
             }
         }
-        for (k, t) in &call.with {
+        for (k, t, kmark) in &call.with {
             if !inner.inputs.iter().any(|i| &i.name == k) {
+                let hint = did_you_mean(k, inner.inputs.iter().map(|i| i.name.as_str()))
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
                 self.error(
-                    "unknown-property",
-                    format!("reusable workflow `{}` has no input `{k}`", call.path),
-                    call.mark,
+                    "unknown-key",
+                    format!("reusable workflow `{}` has no input `{k}`{hint}", call.path),
+                    *kmark,
                 );
                 continue;
             }
@@ -2021,7 +2206,7 @@ impl<'a> Compiler<'a> {
                 self.error(
                     "missing-key",
                     format!("reusable workflow `{}` needs input `{}`", call.path, i.name),
-                    call.mark,
+                    jd.key_mark,
                 );
             }
         }
@@ -2095,23 +2280,55 @@ impl<'a> Compiler<'a> {
     }
 }
 
+/// Validate a POSIX cron expression (5 fields, GitHub's syntax).
+fn check_cron(s: &str) -> Result<(), String> {
+    let fields: Vec<&str> = s.split_whitespace().collect();
+    if fields.len() != 5 {
+        return Err(format!("expected 5 fields, found {}", fields.len()));
+    }
+    const MONTHS: &[&str] = &["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+    const DAYS: &[&str] = &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+    let spec: [(&str, u32, u32, &[&str], u32); 5] = [
+        ("minute", 0, 59, &[], 0),
+        ("hour", 0, 23, &[], 0),
+        ("day of month", 1, 31, &[], 0),
+        ("month", 1, 12, MONTHS, 1),
+        ("day of week", 0, 6, DAYS, 0),
+    ];
+    for (f, (what, lo, hi, names, base)) in fields.iter().zip(spec) {
+        for part in f.split(',') {
+            let (range, step) = match part.split_once('/') {
+                Some((r, st)) => (r, Some(st)),
+                None => (part, None),
+            };
+            if let Some(st) = step
+                && st.parse::<u32>().is_ok_and(|n| n == 0) | st.parse::<u32>().is_err()
+            {
+                return Err(format!("invalid step `{st}` in the {what} field"));
+            }
+            if range == "*" {
+                continue;
+            }
+            for v in range.split('-') {
+                let n = v
+                    .parse::<u32>()
+                    .ok()
+                    .or_else(|| names.iter().position(|x| x.eq_ignore_ascii_case(v)).map(|i| i as u32 + base));
+                match n {
+                    Some(n) if n >= lo && n <= hi => {}
+                    _ => return Err(format!("`{v}` is out of range for the {what} field ({lo}-{hi})")),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn describe(node: &Node) -> String {
     match node.scalar_string() {
         Some(s) => format!("`{s}`"),
         None => format!("a {}", node.type_name()),
     }
-}
-
-/// The source text of a template (expressions shown as `${{ … }}`), for
-/// names shown before evaluation.
-fn template_source(t: &Template) -> String {
-    t.parts
-        .iter()
-        .map(|p| match p {
-            expr::Part::Text(s) => s.clone(),
-            expr::Part::Expr(..) => "${{ … }}".to_string(),
-        })
-        .collect()
 }
 
 /// A YAML node as an expression value, with `${{ }}` strings evaluated.
@@ -2167,22 +2384,20 @@ fn topo_order(wf: &WorkflowDef) -> Vec<usize> {
     order
 }
 
+/// Record every job's transitive needs (for `failure()`).
 fn fill_ancestors(p: &mut Pipeline) {
     let n = p.jobs.len();
     let mut anc: Vec<Vec<usize>> = vec![vec![]; n];
-    for j in 0..n {
-        let mut set: Vec<usize> = Vec::new();
-        if let Some(needs) = &p.jobs[j].needs {
-            for e in needs {
-                if e.job < j {
-                    set.push(e.job);
-                    set.extend(anc[e.job].iter().copied());
-                }
+    for (j, slot) in anc.iter_mut().enumerate() {
+        let mut seen = vec![false; n];
+        let mut todo: Vec<usize> = p.jobs[j].needs.iter().flatten().map(|e| e.job).collect();
+        while let Some(d) = todo.pop() {
+            if d == j || std::mem::replace(&mut seen[d], true) {
+                continue;
             }
+            todo.extend(p.jobs[d].needs.iter().flatten().map(|e| e.job));
         }
-        set.sort_unstable();
-        set.dedup();
-        anc[j] = set;
+        *slot = (0..n).filter(|&d| seen[d]).collect();
     }
     for (j, a) in anc.into_iter().enumerate() {
         if let Some(g) = p.jobs[j].github.as_mut() {

@@ -2,6 +2,7 @@
 
 mod corpus;
 mod fuzz;
+mod gh_corpus;
 mod gh_expr;
 mod gh_matrix;
 mod gh_support;
