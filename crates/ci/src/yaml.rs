@@ -458,10 +458,10 @@ fn resolve_core12(text: &str) -> Value {
         ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
         _ => {}
     }
-    if INT.is_match(text) {
-        if let Ok(i) = text.parse::<i64>() {
-            return Value::Int(i);
-        }
+    if INT.is_match(text)
+        && let Ok(i) = text.parse::<i64>()
+    {
+        return Value::Int(i);
     }
     if let Some(h) = text.strip_prefix("0x")
         && let Ok(i) = i64::from_str_radix(h, 16)

@@ -58,9 +58,21 @@ impl Host for JobHost<'_> {
     fn hash_files(&self, patterns: &[String]) -> Result<String, String> {
         let files = workspace::list_tree(self.ws);
         let files: Vec<String> = files.into_iter().filter(|f| !f.starts_with(".git/")).collect();
-        let ws = self.ws.to_path_buf();
-        ci::github::hash_files(&files, patterns, &move |p| std::fs::read(ws.join(p)).ok())
+        hash_files(self.ws, &files, patterns)
     }
+}
+
+/// `hashFiles`: SHA-256 over the SHA-256 of each selected file.
+pub fn hash_files(ws: &Path, files: &[String], patterns: &[String]) -> Result<String, String> {
+    let selected = ci::github::hash_files_selection(files, patterns)?;
+    let mut total = Sha256::new();
+    let mut any = false;
+    for f in selected {
+        let Ok(bytes) = std::fs::read(ws.join(f)) else { continue };
+        total.update(Sha256::digest(&bytes));
+        any = true;
+    }
+    Ok(if any { total.finalize().iter().map(|b| format!("{b:02x}")).collect() } else { String::new() })
 }
 
 struct JobRun<'a> {

@@ -223,7 +223,7 @@ pub fn format_number(n: f64) -> String {
     let digits = digits.trim_end_matches('0');
     let digits = if digits.is_empty() { "0" } else { digits };
     let sign = if negative { "-" } else { "" };
-    if exp >= 15 || exp < -4 {
+    if !(-4..15).contains(&exp) {
         let (first, rest) = digits.split_at(1);
         let frac = if rest.is_empty() { String::new() } else { format!(".{rest}") };
         let esign = if exp < 0 { '-' } else { '+' };
@@ -1221,7 +1221,7 @@ mod tests {
         assert_eq!(format_number(2147483648.0), "2147483648");
         assert_eq!(format_number(1e21), "1E+21");
         assert_eq!(format_number(0.1), "0.1");
-        assert_eq!(format_number(3.14159), "3.14159");
+        assert_eq!(format_number(1.25e-3), "0.00125");
     }
 
     #[test]

@@ -34,19 +34,15 @@ pub fn is_builtin(owner_name: &str) -> bool {
     BUILTIN_ACTIONS.contains(&base.as_str())
 }
 
-/// `hashFiles(patterns)`: SHA-256 over the SHA-256 of each matching file,
-/// in the order of a depth-first walk with each directory sorted by name
-/// (as the runner's glob walks); `''` when nothing matches.
+/// The files `hashFiles(patterns)` hashes, in the order it hashes them: a
+/// depth-first walk with each directory sorted by name (as the runner's glob
+/// walks). The caller computes SHA-256 over the SHA-256 of each file's
+/// content, in this order (`''` when the list is empty).
 ///
 /// Patterns are relative to the workspace, case-sensitive, match dot files,
 /// and apply in order (`!` excludes); a pattern matching a directory
-/// matches every file below it. `read` returns a file's content.
-pub fn hash_files(
-    paths: &[String],
-    patterns: &[String],
-    read: &dyn Fn(&str) -> Option<Vec<u8>>,
-) -> Result<String, String> {
-    use sha2::{Digest, Sha256};
+/// matches every file below it.
+pub fn hash_files_selection<'a>(paths: &'a [String], patterns: &[String]) -> Result<Vec<&'a String>, String> {
     let mut compiled = Vec::new();
     for p in patterns {
         let (neg, body) = match p.strip_prefix('!') {
@@ -64,28 +60,23 @@ pub fn hash_files(
     }
     let mut sorted: Vec<&String> = paths.iter().collect();
     sorted.sort_by(|a, b| a.split('/').cmp(b.split('/')));
-    let mut total = Sha256::new();
-    let mut any = false;
-    for path in sorted {
-        // The file itself or any directory above it.
-        let mut candidates = vec![path.as_str()];
-        let mut rest = path.as_str();
-        while let Some((dir, _)) = rest.rsplit_once('/') {
-            candidates.push(dir);
-            rest = dir;
-        }
-        let mut included = false;
-        for (neg, g) in &compiled {
-            if candidates.iter().any(|c| g.is_match(c)) {
-                included = !neg;
+    Ok(sorted
+        .into_iter()
+        .filter(|path| {
+            // The file itself or any directory above it.
+            let mut candidates = vec![path.as_str()];
+            let mut rest = path.as_str();
+            while let Some((dir, _)) = rest.rsplit_once('/') {
+                candidates.push(dir);
+                rest = dir;
             }
-        }
-        if !included {
-            continue;
-        }
-        let Some(bytes) = read(path) else { continue };
-        total.update(Sha256::digest(&bytes));
-        any = true;
-    }
-    Ok(if any { total.finalize().iter().map(|b| format!("{b:02x}")).collect() } else { String::new() })
+            let mut included = false;
+            for (neg, g) in &compiled {
+                if candidates.iter().any(|c| g.is_match(c)) {
+                    included = !neg;
+                }
+            }
+            included
+        })
+        .collect())
 }

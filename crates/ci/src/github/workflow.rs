@@ -219,6 +219,10 @@ struct JobDef {
     call: Option<Call>,
 }
 
+/// For jobs of a called reusable workflow: the caller's display name, the
+/// caller's needs, and the secrets passed in.
+type CallPrefix<'p> = (&'p str, &'p [usize], &'p [(String, String)]);
+
 struct Call {
     path: String,
     with: Vec<(String, Template, crate::yaml::Mark)>,
@@ -572,13 +576,11 @@ impl<'a> Compiler<'a> {
                         );
                     }
                 }
-                "github" => {
-                    if !GITHUB_PROPS.contains(&lower.as_str()) {
-                        unknown(
-                            format!("`github` has no property `{prop}`"),
-                            GITHUB_PROPS.iter().map(|s| s.to_string()).collect(),
-                        );
-                    }
+                "github" if !GITHUB_PROPS.contains(&lower.as_str()) => {
+                    unknown(
+                        format!("`github` has no property `{prop}`"),
+                        GITHUB_PROPS.iter().map(|s| s.to_string()).collect(),
+                    );
                 }
                 "runner" => {
                     let known = ["name", "os", "arch", "temp", "tool_cache", "debug", "environment"];
@@ -1944,7 +1946,7 @@ impl<'a> Compiler<'a> {
         github: &Value,
         inputs: &Value,
         pipeline: &mut Pipeline,
-        prefix: Option<(&str, &[usize], &[(String, String)])>,
+        prefix: Option<CallPrefix<'_>>,
     ) -> HashMap<String, Vec<usize>> {
         let host = self.static_host(wf, github, inputs);
         // Jobs in dependency order so needs point backwards.

@@ -4,6 +4,7 @@ mod corpus;
 mod fuzz;
 mod gh_corpus;
 mod gh_expr;
+mod gh_fuzz;
 mod gh_matrix;
 mod gh_support;
 mod tidy;
