@@ -196,6 +196,11 @@ pub(crate) fn run_job(
         JobStatus::Canceled => sink.line("Job canceled"),
         _ => sink.line("\u{1b}[31;1mJob failed\u{1b}[0;m"),
     }
+    // Step scripts and `GITHUB_*` files hold expanded secrets: they go with
+    // the job (the masked summary and log are what is kept).
+    if !ctx.opts.keep_workspaces {
+        let _ = workspace::remove_tree(&run.tmp);
+    }
     let exit_code = if status == JobStatus::Success { Some(0) } else { None };
     (status, exit_code, 1, copy, Some(outputs))
 }
@@ -700,7 +705,7 @@ impl JobRun<'_> {
             Some(custom) => (custom.split_whitespace().map(String::from).collect(), "sh"),
         };
         let script_path = self.tmp.join(format!("step_{}.{ext}", self.step_seq));
-        if let Err(e) = std::fs::write(&script_path, script) {
+        if let Err(e) = write_private(&script_path, script) {
             sink.line(&format!("\u{1b}[31;1mError: cannot write the step script: {e}\u{1b}[0;m"));
             return StepEnd::Failure(IndexMap::new());
         }
@@ -1429,6 +1434,14 @@ fn safe_key(key: &str) -> String {
     let k: String =
         key.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect();
     if k.is_empty() || k.starts_with('.') { format!("key-{k}") } else { k }
+}
+
+/// Write a file only the owner can read (it may hold secrets).
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(text.as_bytes())
 }
 
 /// A program on PATH.
