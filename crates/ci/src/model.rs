@@ -233,6 +233,9 @@ pub struct GhJob {
     pub id: String,
     /// The workflow's name (`github.workflow`).
     pub workflow: String,
+    /// The job's name without matrix values (GitHub shows a skipped matrix
+    /// job once, under this name).
+    pub base_name: String,
     /// Job-level `if`, with the implicit `success() &&` applied.
     pub condition: Expr,
     /// The ids of the jobs in `needs`, for the `needs` context (same order as

@@ -117,13 +117,15 @@ impl Scheduler {
     /// Decide every pending job whose prerequisites are complete, repeating
     /// until nothing changes. `Run` decisions move the job to queued.
     pub fn poll(&mut self) -> Vec<Decision> {
-        self.poll_with(&mut |_| true)
+        self.poll_with(&mut |_, _| true)
     }
 
     /// Like [`poll`](Self::poll); a conditional (GitHub) job whose needs are
-    /// all complete runs when `decide(job)` says so and is skipped
-    /// otherwise (its `if`, evaluated by the caller over the needs' results).
-    pub fn poll_with(&mut self, decide: &mut dyn FnMut(usize) -> bool) -> Vec<Decision> {
+    /// all complete runs when `decide(job, statuses)` says so and is skipped
+    /// otherwise (its `if`, evaluated by the caller over the needs' results;
+    /// `statuses[i]` is job i's final status, if it has one, including jobs
+    /// settled earlier in this same poll).
+    pub fn poll_with(&mut self, decide: &mut dyn FnMut(usize, &[Option<JobStatus>]) -> bool) -> Vec<Decision> {
         let mut out = Vec::new();
         loop {
             let mut changed = false;
@@ -142,7 +144,15 @@ impl Scheduler {
                         continue;
                     }
                     changed = true;
-                    if decide(j) {
+                    let statuses: Vec<Option<JobStatus>> = self
+                        .state
+                        .iter()
+                        .map(|s| match s {
+                            State::Done(st) => Some(*st),
+                            _ => None,
+                        })
+                        .collect();
+                    if decide(j, &statuses) {
                         self.state[j] = State::Queued;
                         out.push(Decision::Run(j));
                     } else {

@@ -202,7 +202,7 @@ fn gh_result(s: JobStatus) -> &'static str {
 
 /// The `needs` context of a GitHub job: each needed job id with its
 /// aggregated result (over matrix instances) and outputs.
-fn needs_context(pipeline: &Pipeline, job: usize, results: &[Option<JobResult>], outputs: &[JobOutputs]) -> Value {
+fn needs_context(pipeline: &Pipeline, job: usize, statuses: &[Option<JobStatus>], outputs: &[JobOutputs]) -> Value {
     let Some(gh) = pipeline.jobs[job].github.as_deref() else { return Value::Null };
     let prereqs: Vec<usize> = pipeline.jobs[job].needs.iter().flatten().map(|n| n.job).collect();
     let mut entries: Vec<(String, Value)> = Vec::new();
@@ -214,7 +214,7 @@ fn needs_context(pipeline: &Pipeline, job: usize, results: &[Option<JobResult>],
                 pipeline.jobs[d].github.as_deref().is_some_and(|g| &g.id == id) || &pipeline.jobs[d].definition == id
             })
             .collect();
-        let words: Vec<&str> = inst.iter().filter_map(|&d| results[d].as_ref()).map(|r| gh_result(r.status)).collect();
+        let words: Vec<&str> = inst.iter().filter_map(|&d| statuses[d]).map(gh_result).collect();
         let result = if words.contains(&"failure") {
             "failure"
         } else if words.contains(&"cancelled") {
@@ -244,18 +244,15 @@ fn needs_context(pipeline: &Pipeline, job: usize, results: &[Option<JobResult>],
 fn decide_github(
     pipeline: &Pipeline,
     job: usize,
-    results: &[Option<JobResult>],
+    statuses: &[Option<JobStatus>],
     outputs: &[JobOutputs],
     canceled: bool,
     reporter: &mut dyn Reporter,
 ) -> bool {
     let Some(gh) = pipeline.jobs[job].github.as_deref() else { return true };
-    let direct: Vec<JobStatus> =
-        pipeline.jobs[job].needs.iter().flatten().filter_map(|n| results[n.job].as_ref().map(|r| r.status)).collect();
-    let ancestor_failed = gh
-        .ancestors
-        .iter()
-        .any(|&a| results[a].as_ref().is_some_and(|r| matches!(r.status, JobStatus::Failed | JobStatus::TimedOut)));
+    let direct: Vec<JobStatus> = pipeline.jobs[job].needs.iter().flatten().filter_map(|n| statuses[n.job]).collect();
+    let ancestor_failed =
+        gh.ancestors.iter().any(|&a| matches!(statuses[a], Some(JobStatus::Failed | JobStatus::TimedOut)));
     let status = if canceled || direct.contains(&JobStatus::Canceled) {
         Status::Cancelled
     } else if ancestor_failed {
@@ -269,7 +266,7 @@ fn decide_github(
     host.values.insert("github".into(), gh.github.clone());
     host.values.insert("vars".into(), gh.vars.clone());
     host.values.insert("inputs".into(), gh.inputs.clone());
-    host.values.insert("needs".into(), needs_context(pipeline, job, results, outputs));
+    host.values.insert("needs".into(), needs_context(pipeline, job, statuses, outputs));
     match ci::github::expr::eval(&gh.condition, &host) {
         Ok(v) => v.truthy(),
         Err(e) => {
@@ -315,8 +312,8 @@ pub fn run(
 
     loop {
         if interrupted == 0 {
-            let decisions = sched.poll_with(&mut |j| {
-                decide_github(pipeline, j, &results, &outputs, canceled.load(Ordering::SeqCst), reporter)
+            let decisions = sched.poll_with(&mut |j, statuses| {
+                decide_github(pipeline, j, statuses, &outputs, canceled.load(Ordering::SeqCst), reporter)
             });
             for d in decisions {
                 match d {
@@ -358,7 +355,10 @@ pub fn run(
             let (ctl_tx, ctl_rx) = process::control_channel();
             let job_canceled = Arc::new(AtomicBool::new(false));
             let ctx = JobCtx {
-                needs: needs_context(pipeline, j, &results, &outputs),
+                needs: {
+                    let statuses: Vec<Option<JobStatus>> = (0..n).map(|i| sched.status(i)).collect();
+                    needs_context(pipeline, j, &statuses, &outputs)
+                },
                 job_canceled: job_canceled.clone(),
                 index: j,
                 job: pipeline.jobs[j].clone(),

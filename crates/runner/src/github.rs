@@ -322,6 +322,22 @@ impl JobRun<'_> {
         JobHost { contexts: c, status: self.status(), ws: self.ws }
     }
 
+    /// The contexts with the step's own `env:` visible in `env`.
+    fn host_with_env(
+        &self,
+        steps: &IndexMap<String, StepResult>,
+        inputs: Option<&Value>,
+        step_env: &IndexMap<String, String>,
+    ) -> JobHost<'_> {
+        let mut host = self.host(steps, inputs);
+        if !step_env.is_empty() {
+            let mut env = self.env.clone();
+            env.extend(step_env.iter().map(|(k, v)| (k.clone(), v.clone())));
+            host.contexts.insert("env".into(), str_map(&env));
+        }
+        host
+    }
+
     fn run_steps(
         &mut self,
         list: &[Step],
@@ -542,7 +558,7 @@ impl JobRun<'_> {
         };
         match &step.kind {
             StepKind::Run { script, shell, working_directory } => {
-                let host = self.host(steps, inputs);
+                let host = self.host_with_env(steps, inputs, &step_env);
                 let script = match script.eval_string(&host) {
                     Ok(s) => s,
                     Err(e) => {
@@ -572,7 +588,7 @@ impl JobRun<'_> {
                 )
             }
             StepKind::Action { owner_name, git_ref, with } => {
-                let host = self.host(steps, inputs);
+                let host = self.host_with_env(steps, inputs, &step_env);
                 let mut args: IndexMap<String, String> = IndexMap::new();
                 for (k, t) in with {
                     match t.eval_string(&host) {

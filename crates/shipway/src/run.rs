@@ -337,13 +337,28 @@ fn run(args: &RunArgs, out: &Output) -> Result<i32, (i32, String)> {
         "success"
     };
     out.summary(&pipeline, &result, &run_dir, status);
+    // GitHub shows a matrix job whose `if` skipped it once, without matrix
+    // values: keep the first instance of such a group, under the base name.
+    let mut shown_name: Vec<Option<String>> = pipeline.jobs.iter().map(|j| Some(j.name.clone())).collect();
+    for (i, j) in pipeline.jobs.iter().enumerate() {
+        let Some(g) = j.github.as_deref().and_then(|g| g.strategy.group) else { continue };
+        let members: Vec<usize> = (0..pipeline.jobs.len())
+            .filter(|&k| pipeline.jobs[k].github.as_deref().is_some_and(|o| o.strategy.group == Some(g)))
+            .collect();
+        if members.iter().all(|&k| result.jobs[k].status == ci::plan::JobStatus::Skipped) {
+            shown_name[i] =
+                if members.first() == Some(&i) { j.github.as_deref().map(|g| g.base_name.clone()) } else { None };
+        }
+    }
     let jobs: Vec<serde_json::Value> = pipeline
         .jobs
         .iter()
         .zip(&result.jobs)
-        .map(|(j, r)| {
+        .zip(shown_name)
+        .filter_map(|((j, r), name)| name.map(|n| (j, r, n)))
+        .map(|(j, r, name)| {
             let mut v = serde_json::json!({
-                "name": j.name,
+                "name": name,
                 "stage": j.stage,
                 "status": r.status.as_str(),
                 "exit_code": r.exit_code,

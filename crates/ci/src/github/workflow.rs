@@ -406,7 +406,11 @@ impl<'a> Compiler<'a> {
                 return None;
             }
             yaml::Value::Null => String::new(),
-            _ => node.scalar_string().unwrap_or_default(),
+            // Booleans and numbers keep their type (`continue-on-error: false`
+            // is false, not the string "false").
+            yaml::Value::Bool(b) => return Some(typed(Value::Bool(*b))),
+            yaml::Value::Int(i) => return Some(typed(Value::Number(*i as f64))),
+            yaml::Value::Float(f) => return Some(typed(Value::Number(*f))),
         };
         match expr::parse_template(&text) {
             Ok(t) => {
@@ -2110,6 +2114,14 @@ impl<'a> Compiler<'a> {
                     github: Some(Box::new(GhJob {
                         id: jd.id.clone(),
                         workflow: wf.name.clone(),
+                        base_name: match (&jd.name, prefix) {
+                            (Some(t), None) if t.is_literal() => t.eval_string(&host).unwrap_or_else(|_| jd.id.clone()),
+                            (_, None) => jd.id.clone(),
+                            (Some(t), Some((p, _, _))) if t.is_literal() => {
+                                format!("{p} / {}", t.eval_string(&host).unwrap_or_else(|_| jd.id.clone()))
+                            }
+                            (_, Some((p, _, _))) => format!("{p} / {}", jd.id),
+                        },
                         condition: jd.condition.clone(),
                         needs_ids: jd.needs.iter().map(|(n, _)| n.clone()).collect(),
                         ancestors: vec![],
@@ -2331,6 +2343,11 @@ fn describe(node: &Node) -> String {
         Some(s) => format!("`{s}`"),
         None => format!("a {}", node.type_name()),
     }
+}
+
+/// A template that is one typed value.
+fn typed(v: Value) -> Template {
+    Template { parts: vec![expr::Part::Expr(Expr::Lit(v), 0)] }
 }
 
 /// A YAML node as an expression value, with `${{ }}` strings evaluated.

@@ -223,7 +223,7 @@ fn step_timeout_stops_the_process_group() {
     let out = Test::new()
         .file(
             WF,
-            &format!(
+            format!(
                 r#"
 on: push
 jobs:

@@ -5,4 +5,6 @@
 
 mod cli;
 mod differential;
+mod differential_github;
+mod github;
 mod harness;
