@@ -116,12 +116,24 @@ pub(crate) fn run_job(
     let Some(copy) = prepare_workspace(ctx, ws, fresh, 1, manifest, sink) else {
         return (JobStatus::Failed, None, 1, Duration::ZERO, None);
     };
-    let tmp = ctx.run_dir.path.join("gh").join(format!("{:03}", ctx.index));
-    let _ = std::fs::create_dir_all(tmp.join("temp"));
-    let _ = std::fs::write(
-        tmp.join("event.json"),
-        gh.github.get("event").map(|e| e.to_json()).unwrap_or_default().to_string(),
-    );
+    // Step scripts, `GITHUB_*` files and RUNNER_TEMP live next to the
+    // workspace and are reused with it (RUNNER_TEMP is emptied per job); they
+    // hold expanded secrets, so they go when the run's workspaces go.
+    let tmp = ws.with_extension("gh");
+    let runner_temp = tmp.join("temp");
+    if std::fs::read_dir(&runner_temp).map(|mut d| d.next().is_some()).unwrap_or(false) {
+        let _ = workspace::remove_tree(&runner_temp);
+    }
+    let _ = std::fs::create_dir_all(&runner_temp);
+    // The event payload is the same for every job of the run: written once.
+    let event = ctx.run_dir.path.join("event.json");
+    if !event.exists() {
+        let part = ctx.run_dir.path.join(format!(".event-{}.json", ctx.index));
+        let body = gh.github.get("event").map(|e| e.to_json()).unwrap_or_default().to_string();
+        if std::fs::write(&part, body).is_ok() {
+            let _ = std::fs::rename(&part, &event);
+        }
+    }
     let summary = ctx.run_dir.path.join("summaries").join(format!("{:03}.md", ctx.index));
     let _ = std::fs::create_dir_all(summary.parent().unwrap_or(&tmp));
     let mut run = JobRun {
@@ -195,11 +207,6 @@ pub(crate) fn run_job(
         )),
         JobStatus::Canceled => sink.line("Job canceled"),
         _ => sink.line("\u{1b}[31;1mJob failed\u{1b}[0;m"),
-    }
-    // Step scripts and `GITHUB_*` files hold expanded secrets: they go with
-    // the job (the masked summary and log are what is kept).
-    if !ctx.opts.keep_workspaces {
-        let _ = workspace::remove_tree(&run.tmp);
     }
     let exit_code = if status == JobStatus::Success { Some(0) } else { None };
     (status, exit_code, 1, copy, Some(outputs))
@@ -431,7 +438,7 @@ impl JobRun<'_> {
         let ws = self.ws.to_string_lossy().into_owned();
         for (k, v) in [
             ("GITHUB_WORKSPACE", ws),
-            ("GITHUB_EVENT_PATH", self.tmp.join("event.json").to_string_lossy().into_owned()),
+            ("GITHUB_EVENT_PATH", self.ctx.run_dir.path.join("event.json").to_string_lossy().into_owned()),
             ("GITHUB_ACTION", action.to_string()),
             ("GITHUB_OUTPUT", files.output.to_string_lossy().into_owned()),
             ("GITHUB_ENV", files.env.to_string_lossy().into_owned()),
@@ -462,8 +469,7 @@ impl JobRun<'_> {
 
     fn new_files(&mut self) -> StepFiles {
         self.step_seq += 1;
-        let dir = self.tmp.join("files");
-        let _ = std::fs::create_dir_all(&dir);
+        let dir = &self.tmp;
         let f = |n: &str| dir.join(format!("{n}_{}", self.step_seq));
         let files =
             StepFiles { output: f("output"), env: f("env"), path: f("path"), summary: f("summary"), state: f("state") };
