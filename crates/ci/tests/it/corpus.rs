@@ -40,7 +40,8 @@ fn split_list(v: Option<String>) -> Vec<String> {
     v.map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()).unwrap_or_default()
 }
 
-fn collect_files(dir: &Path, prefix: &str, out: &mut BTreeMap<String, String>) {
+/// Every file under `dir`, keyed by its path relative to `dir` (with `prefix`).
+pub(crate) fn collect_files(dir: &Path, prefix: &str, out: &mut BTreeMap<String, String>) {
     let Ok(rd) = std::fs::read_dir(dir) else { return };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();

@@ -7,6 +7,7 @@
 //! case (`UPDATE_SNAPSHOTS=1` rewrites them; review changes by hand).
 //! `test_data/github/workflows/README.md` documents the header keys.
 
+use crate::corpus::collect_files;
 use crate::gh_support::{MemProject, context};
 use ci::github;
 use ci::gitlab::Compiled;
@@ -44,18 +45,6 @@ fn list(v: Option<&str>) -> Vec<String> {
     v.map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()).unwrap_or_default()
 }
 
-fn collect_files(dir: &Path, prefix: &str, out: &mut BTreeMap<String, String>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-        if e.path().is_dir() {
-            collect_files(&e.path(), &rel, out);
-        } else {
-            out.insert(rel, std::fs::read_to_string(e.path()).unwrap_or_default());
-        }
-    }
-}
 
 fn compile_case(path: &Path) -> (Compiled, Vec<(String, String)>) {
     let text = std::fs::read_to_string(path).unwrap();

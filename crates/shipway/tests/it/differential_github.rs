@@ -118,49 +118,7 @@ fn run_act(case: &Path) -> Result<Act, String> {
     }
 }
 
-/// `text` without ANSI escape sequences (CSI `ESC [ ... final`, OSC
-/// `ESC ] ... BEL` or `ESC ] ... ESC \`, `ESC ( B` and two-byte `ESC x`).
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\u{1b}' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('[') => {
-                // parameters and intermediates, then one final byte @..~
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            Some(']') => {
-                while let Some(c) = chars.next() {
-                    if c == '\u{7}' {
-                        break;
-                    }
-                    if c == '\u{1b}' && chars.peek() == Some(&'\\') {
-                        chars.next();
-                        break;
-                    }
-                }
-            }
-            // nF escapes: intermediates 0x20..=0x2f, then one final byte
-            Some(c) if (' '..='/').contains(&c) => {
-                for c in chars.by_ref() {
-                    if !(' '..='/').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
+use runner::mask::strip_ansi;
 
 /// The lines of a job log that start with `OUT: ` once ANSI codes and
 /// carriage returns are gone, without trailing whitespace, in order.
