@@ -45,7 +45,6 @@ fn list(v: Option<&str>) -> Vec<String> {
     v.map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()).unwrap_or_default()
 }
 
-
 fn compile_case(path: &Path) -> (Compiled, Vec<(String, String)>) {
     let text = std::fs::read_to_string(path).unwrap();
     let h = headers(&text);
