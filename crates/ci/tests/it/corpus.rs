@@ -8,28 +8,11 @@
 //! `# vars: K=V, K2=V2`, `# changed: path, path`, `# files: path, path`.
 //! Extra project files (for `include`, `exists`) live in `<case>.files/`.
 
+use crate::gh_support::MemProject;
 use ci::diag::SourceMap;
-use ci::gitlab::{self, Compiled, Context, GitInfo, Project};
+use ci::gitlab::{self, Compiled, Context, GitInfo};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-struct MemProject {
-    files: BTreeMap<String, String>,
-    list: Vec<String>,
-    changed: Option<Vec<String>>,
-}
-
-impl Project for MemProject {
-    fn read(&self, path: &str) -> Result<String, String> {
-        self.files.get(path.trim_start_matches('/')).cloned().ok_or_else(|| "No such file or directory".to_string())
-    }
-    fn files(&self) -> &[String] {
-        &self.list
-    }
-    fn changed(&self, _compare_to: Option<&str>) -> Option<Vec<String>> {
-        self.changed.clone()
-    }
-}
 
 fn header(text: &str, key: &str) -> Option<String> {
     let prefix = format!("# {key}:");

@@ -47,7 +47,8 @@ deploy:
   only: [main, /^rel-/]
 "#;
 
-fn mutate(seed: &str, ops: &[(u8, usize, char)]) -> String {
+/// Apply edits to `seed`: replace, insert, delete, or duplicate a slice.
+pub(crate) fn mutate(seed: &str, ops: &[(u8, usize, char)]) -> String {
     let mut chars: Vec<char> = seed.chars().collect();
     for &(op, pos, c) in ops {
         if chars.is_empty() {

@@ -2,6 +2,7 @@
 //! (values as GitHub documents and its runner computes them) is parsed and
 //! evaluated against the table's contexts and files.
 
+use crate::gh_support::json_eq;
 use ci::github::expr::{self, Host, Status, Value};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
@@ -31,17 +32,6 @@ impl Host for TableHost {
             total.update(Sha256::digest(&self.files[p]));
         }
         Ok(total.finalize().iter().map(|b| format!("{b:02x}")).collect())
-    }
-}
-
-fn json_eq(a: &Json, b: &Json) -> bool {
-    match (a, b) {
-        (Json::Number(x), Json::Number(y)) => x.as_f64() == y.as_f64(),
-        (Json::Array(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q)),
-        (Json::Object(x), Json::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
-        }
-        _ => a == b,
     }
 }
 

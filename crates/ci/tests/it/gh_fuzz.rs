@@ -1,6 +1,7 @@
 //! Property tests for the GitHub Actions front end and the expression
 //! parser: hostile input never panics, and every diagnostic has a position.
 
+use crate::fuzz::mutate;
 use crate::gh_support::{MemProject, context};
 use ci::github::{self, expr};
 use proptest::prelude::*;
@@ -48,25 +49,6 @@ jobs:
 "#;
 
 const ACTION: &str = "runs:\n  using: composite\n  steps:\n    - run: echo hi\n      shell: bash\n";
-
-fn mutate(seed: &str, ops: &[(u8, usize, char)]) -> String {
-    let mut chars: Vec<char> = seed.chars().collect();
-    for &(op, pos, c) in ops {
-        if chars.is_empty() {
-            chars.push(c);
-            continue;
-        }
-        let p = pos % chars.len();
-        match op % 3 {
-            0 => chars[p] = c,
-            1 => chars.insert(p, c),
-            _ => {
-                chars.remove(p);
-            }
-        }
-    }
-    chars.into_iter().collect()
-}
 
 fn compile(text: &str) {
     let project = MemProject::new([(".github/workflows/ci.yml", text), (".github/actions/x/action.yml", ACTION)]);

@@ -2,7 +2,7 @@
 //! compiled as a one-job workflow; the job instances (names and `matrix`
 //! contexts, in order) or the error must be what GitHub produces.
 
-use crate::gh_support::{MemProject, context};
+use crate::gh_support::{MemProject, context, json_eq};
 use ci::github;
 use serde_json::Value as Json;
 
@@ -55,18 +55,6 @@ fn run_case(case: &Json) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// JSON equality with numbers compared as f64.
-fn json_eq(a: &Json, b: &Json) -> bool {
-    match (a, b) {
-        (Json::Number(x), Json::Number(y)) => x.as_f64() == y.as_f64(),
-        (Json::Array(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q)),
-        (Json::Object(x), Json::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
-        }
-        _ => a == b,
-    }
 }
 
 #[test]
