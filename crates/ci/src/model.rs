@@ -214,6 +214,33 @@ pub struct Job {
     pub mark: Mark,
     /// GitHub Actions jobs: steps, outputs, matrix, conditions.
     pub github: Option<Box<GhJob>>,
+    /// The files the job declares it reads (`rules:changes`, `only:changes`,
+    /// GitHub `paths` filters); `None`: every file of the snapshot. Feeds the
+    /// job's content-addressed key.
+    pub inputs: Option<InputSpec>,
+    /// `false` when the job must never be skipped as unchanged
+    /// (`shipway: {cache: false}`, or a `SHIPWAY_NO_SKIP` variable).
+    pub skippable: bool,
+}
+
+/// Which files of the snapshot a job reads, as declared in the pipeline.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct InputSpec {
+    /// A file is an input when it matches one of these...
+    pub include: Vec<String>,
+    /// ...and none of these.
+    pub exclude: Vec<String>,
+    pub syntax: PatternSyntax,
+}
+
+/// How `InputSpec` patterns match paths.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum PatternSyntax {
+    /// Ruby `File.fnmatch?` as GitLab's `rules:changes` uses it.
+    #[default]
+    GitLab,
+    /// GitHub's filter pattern syntax (`on.push.paths`).
+    GitHub,
 }
 
 impl Job {

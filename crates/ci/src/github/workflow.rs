@@ -2138,6 +2138,8 @@ impl<'a> Compiler<'a> {
                         continue_on_error,
                         concurrency,
                     })),
+                    inputs: None,
+                    skippable: true,
                 });
                 let mut key = self.key_prefix.clone();
                 key.extend([ji, ci]);

@@ -466,6 +466,8 @@ pub(crate) fn build(
                 node: inst.node,
                 mark: d.mark,
                 github: None,
+                inputs: None,
+                skippable: true,
             };
             pending.push(Pending {
                 job,
