@@ -9,6 +9,7 @@ pub mod diag;
 pub mod github;
 pub mod gitlab;
 pub mod model;
+pub mod paths;
 pub mod plan;
 pub mod vars;
 pub mod yaml;

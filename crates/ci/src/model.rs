@@ -224,11 +224,16 @@ pub struct Job {
 }
 
 /// Which files of the snapshot a job reads, as declared in the pipeline.
+///
+/// A file is an input when `include` selects it and no `exclude` pattern
+/// matches it. An empty `include` selects every file (a GitHub trigger with
+/// only `paths-ignore`). With [`PatternSyntax::GitLab`] `include` selects a
+/// file that matches any of its patterns; with [`PatternSyntax::GitHub`] the
+/// patterns apply in order and a matching `!pattern` drops a file an earlier
+/// pattern selected (as GitHub evaluates `on.<event>.paths`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct InputSpec {
-    /// A file is an input when it matches one of these...
     pub include: Vec<String>,
-    /// ...and none of these.
     pub exclude: Vec<String>,
     pub syntax: PatternSyntax,
 }
@@ -243,9 +248,96 @@ pub enum PatternSyntax {
     GitHub,
 }
 
+impl InputSpec {
+    /// Whether `path` (relative to the project root, `/`-separated) is one
+    /// of the job's inputs.
+    pub fn matches(&self, path: &str) -> bool {
+        Selector::new(self).matches(path)
+    }
+}
+
+/// An [`InputSpec`] with its patterns compiled once, for many paths.
+enum Selector<'s> {
+    GitLab(&'s InputSpec),
+    GitHub { include: Vec<GhPattern>, exclude: Vec<crate::github::filter::Pattern> },
+}
+
+/// A GitHub include pattern; `Invalid` stands for one that does not compile
+/// (the front end reports those, so only hand-made specs have them).
+enum GhPattern {
+    Valid(crate::github::filter::Pattern),
+    /// Selects every path when not negated; ignored when negated. Either
+    /// way the job's key covers more files rather than fewer.
+    Invalid {
+        negated: bool,
+    },
+}
+
+impl<'s> Selector<'s> {
+    fn new(spec: &'s InputSpec) -> Selector<'s> {
+        use crate::github::filter;
+        match spec.syntax {
+            PatternSyntax::GitLab => Selector::GitLab(spec),
+            PatternSyntax::GitHub => Selector::GitHub {
+                include: spec
+                    .include
+                    .iter()
+                    .map(|p| match filter::compile(p) {
+                        Ok(c) => GhPattern::Valid(c),
+                        Err(_) => GhPattern::Invalid { negated: p.starts_with('!') },
+                    })
+                    .collect(),
+                // An exclusion that does not compile excludes nothing.
+                exclude: spec.exclude.iter().filter_map(|p| filter::compile(p).ok()).collect(),
+            },
+        }
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        match self {
+            Selector::GitLab(spec) => {
+                // As `rules:changes` matches: a leading `/` means the project root.
+                let glob = |p: &String| crate::gitlab::glob_match(p.trim_start_matches('/'), path);
+                (spec.include.is_empty() || spec.include.iter().any(glob)) && !spec.exclude.iter().any(glob)
+            }
+            Selector::GitHub { include, exclude } => {
+                let mut selected = include.is_empty();
+                for p in include {
+                    match p {
+                        GhPattern::Valid(p) if p.matches(path) => selected = !p.negated,
+                        GhPattern::Invalid { negated: false } => selected = true,
+                        _ => {}
+                    }
+                }
+                selected && !crate::github::filter::included(exclude, path)
+            }
+        }
+    }
+}
+
+/// Whether a `SHIPWAY_NO_SKIP` value asks never to skip a job: any value
+/// but an empty one (after trimming), `0` or `false` (in any case).
+pub fn no_skip_value(value: &str) -> bool {
+    let v = value.trim();
+    !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
+}
+
 impl Job {
     pub fn var(&self, key: &str) -> Option<&str> {
         self.variables.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// The files of `files` (the snapshot's, relative to the project root)
+    /// the job reads: all of them when it declares no inputs, in the order
+    /// given.
+    pub fn input_files<'a>(&self, files: &'a [String]) -> Vec<&'a str> {
+        match &self.inputs {
+            None => files.iter().map(String::as_str).collect(),
+            Some(spec) => {
+                let sel = Selector::new(spec);
+                files.iter().map(String::as_str).filter(|f| sel.matches(f)).collect()
+            }
+        }
     }
 }
 

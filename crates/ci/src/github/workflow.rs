@@ -7,8 +7,10 @@ use super::matrix::{self, Combination, Matrix};
 use crate::diag::{Diagnostic, Pos, SourceMap, did_you_mean};
 use crate::gitlab::{Compiled, Context, Project};
 use crate::model::{
-    AllowFailure, CompositeAction, GhJob, Job, NeedEdge, Pipeline, Retry, RunDefaults, Step, StepKind, Strategy, When,
+    AllowFailure, CompositeAction, GhJob, InputSpec, Job, NeedEdge, PatternSyntax, Pipeline, Retry, RunDefaults, Step,
+    StepKind, Strategy, When, no_skip_value,
 };
+use crate::paths;
 use crate::yaml::{self, Node, Schema};
 use indexmap::IndexMap;
 use std::collections::{HashMap, HashSet};
@@ -44,6 +46,7 @@ const JOB_KEYS: &[&str] = &[
     "with",
     "secrets",
     "snapshot",
+    "shipway",
 ];
 const STEP_KEYS: &[&str] = &[
     "id",
@@ -191,6 +194,9 @@ struct EventDef {
     tags_ignore: Option<Vec<Pattern>>,
     paths: Option<Vec<Pattern>>,
     paths_ignore: Option<Vec<Pattern>>,
+    /// `paths` and `paths-ignore` as written, for the jobs' input files.
+    paths_src: Option<Vec<String>>,
+    paths_ignore_src: Option<Vec<String>>,
     types: Vec<String>,
 }
 
@@ -217,11 +223,23 @@ struct JobDef {
     concurrency: Option<Template>,
     /// A reusable workflow call: the called file and its `with`/`secrets`.
     call: Option<Call>,
+    /// `false` with `shipway: {cache: false}`.
+    skippable: bool,
 }
 
 /// For jobs of a called reusable workflow: the caller's display name, the
 /// caller's needs, and the secrets passed in.
 type CallPrefix<'p> = (&'p str, &'p [usize], &'p [(String, String)]);
+
+/// What planned jobs take from the run and, in a called reusable workflow,
+/// from their caller.
+struct Inherited {
+    /// The triggering event's path filters (of the top-level workflow).
+    inputs: Option<InputSpec>,
+    /// A caller asked never to skip its jobs (`shipway: {cache: false}` or
+    /// `SHIPWAY_NO_SKIP` in its env).
+    no_skip: bool,
+}
 
 struct Call {
     path: String,
@@ -662,6 +680,9 @@ impl<'a> Compiler<'a> {
             }
             if let Some(w) = rm.get("working-directory") {
                 d.working_directory = self.scalar(w, "`working-directory`");
+                if let Some(wd) = &d.working_directory {
+                    self.check_workspace_path("defaults.run.working-directory", wd, w, 0);
+                }
             }
         }
         d
@@ -910,6 +931,8 @@ impl<'a> Compiler<'a> {
                 tags_ignore: None,
                 paths: None,
                 paths_ignore: None,
+                paths_src: None,
+                paths_ignore_src: None,
                 types: vec![],
             };
             if let Some(body) = body {
@@ -1020,6 +1043,12 @@ impl<'a> Compiler<'a> {
             if k.name == "types" || k.name == "workflows" {
                 ev.types = items.into_iter().map(|(s, _)| s).collect();
                 continue;
+            }
+            let src: Vec<String> = items.iter().map(|(s, _)| s.clone()).collect();
+            match k.name.as_str() {
+                "paths" => ev.paths_src = Some(src),
+                "paths-ignore" => ev.paths_ignore_src = Some(src),
+                _ => {}
             }
             let mut pats = Vec::new();
             for (s, n) in items {
@@ -1195,6 +1224,7 @@ impl<'a> Compiler<'a> {
             Some(e) => self.env_map(e, &job_scope(AT_JOB_ENV, format!("`jobs.{id}.env`"))),
             None => vec![],
         };
+        let skippable = map.get("shipway").is_none_or(|v| self.shipway(v, id));
         let defaults = match map.get("defaults") {
             Some(d) => self.defaults(d, &format!("`jobs.{id}.defaults`")),
             None => RunDefaults::default(),
@@ -1314,7 +1344,88 @@ impl<'a> Compiler<'a> {
             continue_on_error,
             concurrency,
             call,
+            skippable,
         })
+    }
+
+    /// `jobs.<id>.shipway`, shipway's own job settings: `{cache: false}`
+    /// opts the job out of being skipped as unchanged. Returns whether the
+    /// job is skippable.
+    fn shipway(&mut self, node: &Node, id: &str) -> bool {
+        let Some(m) = node.as_map() else {
+            self.error(
+                "wrong-type",
+                format!("`jobs.{id}.shipway` must be a mapping, not a {}", node.type_name()),
+                node.mark,
+            );
+            return true;
+        };
+        self.check_keys(m, &["cache"], &format!("`jobs.{id}.shipway`"));
+        match m.get("cache") {
+            None => true,
+            Some(Node { value: yaml::Value::Bool(b), .. }) => *b,
+            Some(c) => {
+                self.error(
+                    "wrong-type",
+                    format!("`jobs.{id}.shipway.cache` must be a boolean, not a {}", c.type_name()),
+                    c.mark,
+                );
+                true
+            }
+        }
+    }
+
+    /// Report a literal path (`what` names its place) that is absolute or
+    /// climbs out of the workspace; `at` is its character offset in `node`'s
+    /// string, used when the string holds several lines.
+    fn check_workspace_path(&mut self, what: &str, path: &str, node: &Node, at: usize) {
+        if paths::is_dynamic(path) {
+            return;
+        }
+        if let Some(escape) = paths::escape(path) {
+            let multi_line = node.as_str().is_some_and(|s| s.trim().contains('\n'));
+            let mark =
+                if multi_line { crate::yaml::Mark { pos: self.pos_in(node, at), ..node.mark } } else { node.mark };
+            self.diags.push(paths::diagnostic(what, path, escape, mark));
+        }
+    }
+
+    /// The `path` input of the built-in cache and artifact actions: one
+    /// path per line (`!` excludes; `actions/cache` also takes `~/` home
+    /// paths), a single path for `actions/download-artifact`.
+    fn check_action_paths(&mut self, uses: &str, with: Option<&Node>) {
+        let action = uses.split('@').next().unwrap_or("").to_ascii_lowercase();
+        let (what, cache, lines) = match action.as_str() {
+            "actions/cache" | "actions/cache/restore" | "actions/cache/save" => ("cache path", true, true),
+            "actions/upload-artifact" => ("artifact path", false, true),
+            "actions/download-artifact" => ("download path", false, false),
+            _ => return,
+        };
+        let Some(node) = with.and_then(|w| w.as_map()).and_then(|m| m.get("path")) else { return };
+        let Some(text) = node.as_str() else { return };
+        let mut offset = 0;
+        let mut entries: Vec<(usize, &str)> = Vec::new();
+        if lines {
+            for line in text.split('\n') {
+                entries.push((offset, line));
+                offset += line.chars().count() + 1;
+            }
+        } else {
+            entries.push((0, text));
+        }
+        for (start, line) in entries {
+            let lead = line.chars().take_while(|c| c.is_whitespace()).count();
+            let mut path = line.trim();
+            let mut at = start + lead;
+            if lines && let Some(rest) = path.strip_prefix('!') {
+                path = rest.trim_start();
+                at += 1 + (rest.chars().count() - path.chars().count());
+            }
+            if path.is_empty() || (cache && (path == "~" || path.starts_with("~/"))) {
+                continue;
+            }
+            self.check_workspace_path(what, path, node, at);
+        }
     }
 
     fn number_field(&mut self, node: &Node, scope: &Scope) -> Option<Template> {
@@ -1565,6 +1676,11 @@ impl<'a> Compiler<'a> {
                     }
                     sc.place = place("working-directory");
                     let wd = m.get("working-directory").and_then(|w| self.template(w, &sc));
+                    if let Some(w) = m.get("working-directory")
+                        && let Some(text) = w.as_str()
+                    {
+                        self.check_workspace_path("working-directory", text, w, 0);
+                    }
                     let shell = shell.or_else(|| job_defaults.shell.clone()).or_else(|| wf_defaults.shell.clone());
                     let wd = wd.or_else(|| {
                         job_defaults
@@ -1582,6 +1698,7 @@ impl<'a> Compiler<'a> {
                         }
                     }
                     let uses = self.scalar(u, "`uses`").unwrap_or_default();
+                    self.check_action_paths(&uses, m.get("with"));
                     sc.place = place("with");
                     let mut with = Vec::new();
                     if let Some(w) = m.get("with")
@@ -1914,7 +2031,8 @@ impl<'a> Compiler<'a> {
             stages: vec![wf.name.clone()],
             jobs: vec![],
         };
-        self.expand_jobs(wf, path, &github, &inputs, &mut pipeline, None);
+        let inherited = Inherited { inputs: self.trigger_inputs(wf), no_skip: false };
+        self.expand_jobs(wf, path, &github, &inputs, &mut pipeline, None, &inherited);
         // Jobs were planned in dependency order; show them in file order.
         let mut perm: Vec<usize> = (0..pipeline.jobs.len()).collect();
         perm.sort_by(|&a, &b| self.order[a].cmp(&self.order[b]));
@@ -1941,8 +2059,24 @@ impl<'a> Compiler<'a> {
         Some(pipeline)
     }
 
+    /// The input files the triggering event's `paths`/`paths-ignore`
+    /// filters declare, for every job of the run (`None`: no path filters).
+    fn trigger_inputs(&self, wf: &WorkflowDef) -> Option<InputSpec> {
+        let ev = wf.events.iter().find(|e| e.name == self.ctx.source)?;
+        if ev.paths_src.is_none() && ev.paths_ignore_src.is_none() {
+            return None;
+        }
+        Some(InputSpec {
+            include: ev.paths_src.clone().unwrap_or_default(),
+            exclude: ev.paths_ignore_src.clone().unwrap_or_default(),
+            syntax: PatternSyntax::GitHub,
+        })
+    }
+
     /// Expand `wf`'s jobs into `pipeline`. `prefix`: the calling job's
-    /// display name and the needs of the calling job (reusable workflows).
+    /// display name and the needs of the calling job (reusable workflows);
+    /// `inherited`: what the jobs take from the run and their callers.
+    #[allow(clippy::too_many_arguments)]
     fn expand_jobs(
         &mut self,
         wf: &WorkflowDef,
@@ -1951,6 +2085,7 @@ impl<'a> Compiler<'a> {
         inputs: &Value,
         pipeline: &mut Pipeline,
         prefix: Option<CallPrefix<'_>>,
+        inherited: &Inherited,
     ) -> HashMap<String, Vec<usize>> {
         let host = self.static_host(wf, github, inputs);
         // Jobs in dependency order so needs point backwards.
@@ -1974,7 +2109,13 @@ impl<'a> Compiler<'a> {
             // Reusable workflow call: expand the called jobs in place.
             if let Some(call) = &jd.call {
                 self.key_prefix.push(ji);
-                let ids = self.expand_call(jd, call, github, pipeline, &needs_edges, &secrets, prefix.map(|p| p.0));
+                let caller_env: Vec<(String, Template)> = wf.env.iter().chain(&jd.env).cloned().collect();
+                let inner = Inherited {
+                    inputs: inherited.inputs.clone(),
+                    no_skip: inherited.no_skip || !jd.skippable || env_no_skip(&caller_env),
+                };
+                let ids =
+                    self.expand_call(jd, call, github, pipeline, &needs_edges, &secrets, prefix.map(|p| p.0), &inner);
                 self.key_prefix.pop();
                 instances.insert(jd.id.clone(), ids);
                 continue;
@@ -2086,6 +2227,7 @@ impl<'a> Compiler<'a> {
                     o.insert("job".into(), Value::str(jd.id.clone()));
                 }
                 let variables = default_env(&gh_ctx, &jd.id);
+                let skippable = !inherited.no_skip && jd.skippable && !env_no_skip(&env);
                 let index = pipeline.jobs.len();
                 pipeline.jobs.push(Job {
                     name,
@@ -2138,8 +2280,8 @@ impl<'a> Compiler<'a> {
                         continue_on_error,
                         concurrency,
                     })),
-                    inputs: None,
-                    skippable: true,
+                    inputs: inherited.inputs.clone(),
+                    skippable,
                 });
                 let mut key = self.key_prefix.clone();
                 key.extend([ji, ci]);
@@ -2162,6 +2304,7 @@ impl<'a> Compiler<'a> {
         needs: &[NeedEdge],
         secrets: &[(String, String)],
         outer: Option<&str>,
+        inherited: &Inherited,
     ) -> Vec<usize> {
         if self.calling.iter().any(|c| c == &call.path) || self.calling.len() > 4 {
             self.error(
@@ -2242,8 +2385,15 @@ impl<'a> Compiler<'a> {
         }
         let inputs_v = Value::Object(std::sync::Arc::new(inputs));
         let outer_needs: Vec<usize> = needs.iter().map(|e| e.job).collect();
-        let map =
-            self.expand_jobs(&inner, &call.path, &gh, &inputs_v, pipeline, Some((&name, &outer_needs, &inner_secrets)));
+        let map = self.expand_jobs(
+            &inner,
+            &call.path,
+            &gh,
+            &inputs_v,
+            pipeline,
+            Some((&name, &outer_needs, &inner_secrets)),
+            inherited,
+        );
         let mut all: Vec<usize> = map.values().flatten().copied().collect();
         all.sort_unstable();
         if !inner.call_outputs.is_empty() || !jd.outputs.is_empty() {
@@ -2377,6 +2527,17 @@ fn yaml_value(node: &Node, host: &dyn expr::Host) -> Result<Value, String> {
                 .collect::<Result<Vec<_>, String>>()?,
         ),
     })
+}
+
+/// Whether `env` (later entries win) sets `SHIPWAY_NO_SKIP` to a literal
+/// value that asks never to skip (see [`no_skip_value`]). A value computed
+/// by an expression is not known here and does not count.
+fn env_no_skip(env: &[(String, Template)]) -> bool {
+    let Some((_, t)) = env.iter().rev().find(|(k, _)| k == "SHIPWAY_NO_SKIP") else { return false };
+    if !t.exprs().all(|(e, _)| matches!(e, Expr::Lit(_))) {
+        return false;
+    }
+    t.eval_string(&expr::Contexts::default()).is_ok_and(|v| no_skip_value(&v))
 }
 
 fn topo_order(wf: &WorkflowDef) -> Vec<usize> {

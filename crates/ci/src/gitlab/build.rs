@@ -9,7 +9,8 @@ use super::load::GLOBAL_KEYS;
 use super::{Context, Project};
 use crate::diag::{Diagnostic, SourceMap, did_you_mean};
 use crate::model::{
-    AllowFailure, Artifacts, Cache, CacheKey, DEFAULT_TIMEOUT_SECS, Environment, Job, NeedEdge, Pipeline, When,
+    AllowFailure, Artifacts, Cache, CacheKey, DEFAULT_TIMEOUT_SECS, Environment, InputSpec, Job, NeedEdge,
+    PatternSyntax, Pipeline, When, no_skip_value,
 };
 use crate::vars::{self, RawVar};
 use crate::yaml::{Key, Map, Mark, Node};
@@ -422,7 +423,7 @@ pub(crate) fn build(
                 junit: a.junit.iter().map(|p| expand(p, &variables)).collect(),
                 ..a.clone()
             });
-            let caches = d
+            let caches: Vec<Cache> = d
                 .caches
                 .iter()
                 .map(|c| Cache {
@@ -441,6 +442,9 @@ pub(crate) fn build(
                 })
                 .collect();
             let masked: Vec<String> = ctx.secrets.iter().map(|(k, _)| k.clone()).collect();
+            let inputs = declared_inputs(d, &lookup, &caches);
+            let skippable = d.skippable
+                && !variables.iter().rev().find(|(k, _)| k == "SHIPWAY_NO_SKIP").is_some_and(|(_, v)| no_skip_value(v));
             let job = Job {
                 name: inst.name.clone(),
                 definition: d.name.clone(),
@@ -466,8 +470,8 @@ pub(crate) fn build(
                 node: inst.node,
                 mark: d.mark,
                 github: None,
-                inputs: None,
-                skippable: true,
+                inputs,
+                skippable,
             };
             pending.push(Pending {
                 job,
@@ -669,6 +673,40 @@ pub(crate) fn changes_match(
     };
     let patterns: Vec<String> = c.paths.iter().map(|p| vars::expand(p, lookup)).collect();
     changed.iter().any(|f| patterns.iter().any(|p| super::glob_match(p.trim_start_matches('/'), f)))
+}
+
+/// The files a job declares it reads: the `changes` patterns of its rules
+/// (every rule that has `changes`, whether or not it is the one that
+/// matched) or of `only:changes`, expanded as [`changes_match`] expands
+/// them, then its `cache:key:files`. `None` (every file) when the job
+/// declares no `changes` patterns at all.
+fn declared_inputs(d: &JobDef, lookup: &dyn Fn(&str) -> Option<String>, caches: &[Cache]) -> Option<InputSpec> {
+    let changes: Vec<&ChangesDef> = match &d.rules {
+        Some(rules) => rules.iter().filter_map(|r| r.changes.as_ref()).collect(),
+        None => d.only.iter().filter_map(|o| o.changes.as_ref()).collect(),
+    };
+    fn add(include: &mut Vec<String>, p: String) {
+        if !include.contains(&p) {
+            include.push(p);
+        }
+    }
+    let mut include: Vec<String> = Vec::new();
+    for c in changes {
+        for p in &c.paths {
+            add(&mut include, vars::expand(p, lookup));
+        }
+    }
+    if include.is_empty() {
+        return None;
+    }
+    for c in caches {
+        if let CacheKey::Files { files, .. } = &c.key {
+            for f in files {
+                add(&mut include, f.clone());
+            }
+        }
+    }
+    Some(InputSpec { include, exclude: vec![], syntax: PatternSyntax::GitLab })
 }
 
 /// `only`: every part given (refs, variables, changes) must match.

@@ -7,6 +7,7 @@
 use super::expr::{self, Expr};
 use crate::diag::{Diagnostic, SourceMap, did_you_mean};
 use crate::model::{AllowFailure, Artifacts, ArtifactsWhen, CacheKey, CachePolicy, CacheWhen, Retry};
+use crate::paths;
 use crate::vars::RawVar;
 use crate::yaml::{Map, Mark, Node, Value};
 
@@ -42,6 +43,7 @@ pub(crate) const JOB_KEYS: &[&str] = &[
     "script",
     "secrets",
     "services",
+    "shipway",
     "stage",
     "start_in",
     "tags",
@@ -63,6 +65,7 @@ pub(crate) const DEFAULT_KEYS: &[&str] = &[
     "interruptible",
     "retry",
     "services",
+    "shipway",
     "tags",
     "timeout",
 ];
@@ -173,6 +176,8 @@ pub(crate) struct JobDef {
     pub image: Option<String>,
     pub inherit_variables: Inherit,
     pub trigger: bool,
+    /// `false` with `shipway: {cache: false}`: never skip the job as unchanged.
+    pub skippable: bool,
 }
 
 /// A little typed reader over YAML nodes that records problems.
@@ -912,10 +917,10 @@ fn parse_artifacts(r: &mut Reader<'_>, node: &Node) -> Option<Artifacts> {
     );
     let mut a = Artifacts::default();
     if let Some(n) = m.get("paths") {
-        a.paths = r.strings(n, "artifacts:paths").unwrap_or_default().into_iter().map(|x| x.0).collect();
+        a.paths = workspace_paths(r, n, "artifacts:paths", "artifacts path");
     }
     if let Some(n) = m.get("exclude") {
-        a.exclude = r.strings(n, "artifacts:exclude").unwrap_or_default().into_iter().map(|x| x.0).collect();
+        a.exclude = workspace_paths(r, n, "artifacts:exclude", "artifacts exclude path");
     }
     if let Some(n) = m.get("name") {
         a.name = r.string(n, "artifacts:name");
@@ -963,12 +968,11 @@ fn parse_artifacts(r: &mut Reader<'_>, node: &Node) -> Option<Artifacts> {
                 }
                 continue;
             }
-            let files: Vec<String> = r
-                .strings(v, &format!("artifacts:reports:{}", k.name))
-                .unwrap_or_default()
-                .into_iter()
-                .map(|x| x.0)
-                .collect();
+            let what = format!("artifacts:reports:{}", k.name);
+            let files: Vec<String> = match k.name.as_str() {
+                "dotenv" | "junit" => workspace_paths(r, v, &what, &format!("{} report path", k.name)),
+                _ => r.strings(v, &what).unwrap_or_default().into_iter().map(|x| x.0).collect(),
+            };
             match k.name.as_str() {
                 "dotenv" => a.dotenv = files,
                 "junit" => a.junit = files,
@@ -977,6 +981,30 @@ fn parse_artifacts(r: &mut Reader<'_>, node: &Node) -> Option<Artifacts> {
         }
     }
     Some(a)
+}
+
+/// A string or a list of paths that must stay inside the job's workspace:
+/// a literal path (or one under `$CI_PROJECT_DIR/`) that is absolute or
+/// climbs out with `..` is an error (`label` names it in the message).
+fn workspace_paths(r: &mut Reader<'_>, node: &Node, what: &str, label: &str) -> Vec<String> {
+    let items = r.strings(node, what).unwrap_or_default();
+    for (path, mark) in &items {
+        if let Some(escape) = paths::gitlab_literal(path).and_then(paths::escape) {
+            r.diags.push(paths::diagnostic(label, path, escape, *mark));
+        }
+    }
+    items.into_iter().map(|x| x.0).collect()
+}
+
+/// `shipway:`, shipway's own job settings: `{cache: false}` opts the job
+/// out of being skipped as unchanged. Returns whether the job is skippable.
+fn parse_shipway(r: &mut Reader<'_>, node: &Node) -> bool {
+    if is_failed_reference(node) {
+        return true;
+    }
+    let Some(m) = r.map(node, "shipway") else { return true };
+    r.unknown_keys(m, &["cache"], "`shipway`");
+    m.get("cache").and_then(|c| r.boolean(c, "shipway:cache")).unwrap_or(true)
 }
 
 fn parse_cache_one(r: &mut Reader<'_>, node: &Node) -> Option<CacheDef> {
@@ -989,11 +1017,8 @@ fn parse_cache_one(r: &mut Reader<'_>, node: &Node) -> Option<CacheDef> {
                 r.unknown_keys(km, &["files", "prefix"], "`cache:key`");
                 let files: Vec<String> = km
                     .get("files")
-                    .and_then(|f| r.strings(f, "cache:key:files"))
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|x| x.0)
-                    .collect();
+                    .map(|f| workspace_paths(r, f, "cache:key:files", "cache key file"))
+                    .unwrap_or_default();
                 if files.is_empty() || files.len() > 2 {
                     r.invalid(k, "`cache:key:files` takes one or two files".into());
                 }
@@ -1009,8 +1034,7 @@ fn parse_cache_one(r: &mut Reader<'_>, node: &Node) -> Option<CacheDef> {
             }
         },
     };
-    let paths =
-        m.get("paths").and_then(|p| r.strings(p, "cache:paths")).unwrap_or_default().into_iter().map(|x| x.0).collect();
+    let paths = m.get("paths").map(|p| workspace_paths(r, p, "cache:paths", "cache path")).unwrap_or_default();
     let untracked = m.get("untracked").and_then(|u| r.boolean(u, "cache:untracked")).unwrap_or(false);
     let policy = match m.get("policy") {
         None => CachePolicy::PullPush,
@@ -1181,6 +1205,7 @@ pub(crate) fn parse_job(r: &mut Reader<'_>, name: &str, mark: Mark, node: &Node)
         image: None,
         inherit_variables: inherit_variables(r, m),
         trigger: m.contains("trigger"),
+        skippable: true,
     };
     let mut script_reported = false;
     for (k, v) in &m.entries {
@@ -1235,6 +1260,7 @@ pub(crate) fn parse_job(r: &mut Reader<'_>, name: &str, mark: Mark, node: &Node)
                 }
             }
             "artifacts" => job.artifacts = parse_artifacts(r, v),
+            "shipway" => job.skippable = parse_shipway(r, v),
             "cache" => job.caches = parse_cache(r, v),
             "timeout" => job.timeout = r.duration(v, "timeout", Some(TIMEOUT_LIMIT)),
             "retry" => job.retry = parse_retry(r, v),

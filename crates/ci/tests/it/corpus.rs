@@ -140,7 +140,13 @@ pub(crate) fn render(c: &Compiled) -> String {
                 if j.retry.when.is_empty() { String::new() } else { format!("{:?}", j.retry.when) }
             ));
         }
+        if !j.skippable {
+            flags.push("no-skip".into());
+        }
         out.push_str(&format!("  {}\n", flags.join(" ")));
+        if let Some(i) = &j.inputs {
+            out.push_str(&format!("  inputs: include={:?} exclude={:?}\n", i.include, i.exclude));
+        }
         if let Some(n) = &j.needs {
             let names: Vec<String> = n
                 .iter()

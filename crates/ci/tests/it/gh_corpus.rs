@@ -110,7 +110,13 @@ fn render(c: &Compiled) -> String {
                 flags.push(format!("max-parallel={m}"));
             }
         }
+        if !j.skippable {
+            flags.push("no-skip".into());
+        }
         out.push_str(&format!("  {}\n", flags.join(" ")));
+        if let Some(i) = &j.inputs {
+            out.push_str(&format!("  inputs: include={:?} exclude={:?}\n", i.include, i.exclude));
+        }
         if !gh.env.is_empty() {
             out.push_str(&format!("  env: {:?}\n", gh.env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>()));
         }
