@@ -38,6 +38,8 @@ pub struct RunOptions {
     /// GitHub Actions: mark steps using unsupported remote actions as
     /// skipped instead of failing them.
     pub skip_unsupported: bool,
+    /// Run every job, even those whose key matches an earlier result.
+    pub no_cache: bool,
 }
 
 impl Default for RunOptions {
@@ -52,6 +54,7 @@ impl Default for RunOptions {
             secret_values: vec![],
             base_env: std::env::vars().collect(),
             skip_unsupported: false,
+            no_cache: false,
         }
     }
 }
@@ -61,12 +64,18 @@ impl Default for RunOptions {
 pub struct JobResult {
     pub status: JobStatus,
     pub exit_code: Option<i32>,
+    /// The signal that killed the job's script, if one did.
+    pub signal: Option<i32>,
     pub duration: Duration,
     pub attempts: u32,
     pub coverage: Option<String>,
     pub log: Option<PathBuf>,
     /// How long copying the workspace took (first attempt).
     pub copy: Duration,
+    /// The job's content key, when it had one.
+    pub key: Option<String>,
+    /// The run whose result this one reuses (status `cached`).
+    pub cached_from: Option<i64>,
 }
 
 impl JobResult {
@@ -74,11 +83,14 @@ impl JobResult {
         JobResult {
             status,
             exit_code: None,
+            signal: None,
             duration: Duration::ZERO,
             attempts: 0,
             coverage: None,
             log: None,
             copy: Duration::ZERO,
+            key: None,
+            cached_from: None,
         }
     }
 }
@@ -112,6 +124,8 @@ pub trait Reporter {
 
 pub(crate) enum Msg {
     Line(usize, String),
+    /// A GitHub step ended.
+    Step(usize, StepOut),
     Note(String),
     Started(usize, u32),
     Done(usize, JobResult, Option<JobOutputs>),
@@ -141,10 +155,68 @@ pub fn channel() -> (Interrupter, Inbox) {
 /// What a finished job leaves for the jobs after it.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct JobOutputs {
-    artifacts_dir: Option<PathBuf>,
-    dotenv: Vec<(String, String)>,
+    pub(crate) artifacts_dir: Option<PathBuf>,
+    pub(crate) dotenv: Vec<(String, String)>,
     /// GitHub job outputs (`jobs.<id>.outputs`).
     pub(crate) gh_outputs: Vec<(String, String)>,
+    /// Every artifact the job left (GitLab: one; GitHub: one per upload).
+    pub(crate) artifacts: Vec<ArtifactOut>,
+}
+
+/// One stored artifact of a job.
+#[derive(Clone, Debug)]
+pub(crate) struct ArtifactOut {
+    pub(crate) name: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) files: u64,
+    pub(crate) bytes: u64,
+    /// Seconds until it expires; `None`: never.
+    pub(crate) expire_secs: Option<u64>,
+    /// `keys::tree_digest` of `dir`.
+    pub(crate) digest: String,
+}
+
+/// A finished GitHub step, for the store.
+#[derive(Clone, Debug)]
+pub(crate) struct StepOut {
+    pub(crate) index: usize,
+    pub(crate) name: String,
+    pub(crate) status: &'static str,
+    pub(crate) duration: Duration,
+}
+
+impl JobOutputs {
+    /// The digest of everything dependents receive from this job.
+    fn digest(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        for a in &self.artifacts {
+            parts.push(format!("{}={}", a.name, a.digest));
+        }
+        parts.join(";")
+    }
+
+    fn pairs(&self) -> Vec<(String, String)> {
+        self.dotenv.iter().chain(&self.gh_outputs).cloned().collect()
+    }
+
+    pub(crate) fn to_json(&self) -> String {
+        serde_json::json!({"dotenv": self.dotenv, "outputs": self.gh_outputs}).to_string()
+    }
+
+    pub(crate) fn from_json(text: &str) -> JobOutputs {
+        let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        let pairs = |k: &str| -> Vec<(String, String)> {
+            v.get(k)
+                .and_then(|a| a.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|p| Some((p.get(0)?.as_str()?.to_string(), p.get(1)?.as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        JobOutputs { dotenv: pairs("dotenv"), gh_outputs: pairs("outputs"), ..Default::default() }
+    }
 }
 
 /// Where a run keeps its files: `.shipway/runs/<id>/`.
@@ -177,6 +249,36 @@ impl RunDir {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// The highest run id that has a directory under `state_dir/runs`.
+    pub fn max_on_disk(state_dir: &Path) -> u64 {
+        std::fs::read_dir(state_dir.join("runs"))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u64>().ok()))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+    }
+
+    /// Create the directory of run `id` (allocated by the store).
+    pub fn with_id(state_dir: &Path, id: u64) -> std::io::Result<RunDir> {
+        let runs = state_dir.join("runs");
+        std::fs::create_dir_all(&runs)?;
+        let gitignore = state_dir.join(".gitignore");
+        if !gitignore.exists() {
+            let _ = std::fs::write(&gitignore, "*\n");
+        }
+        let path = runs.join(id.to_string());
+        std::fs::create_dir(&path)?;
+        Ok(RunDir { id, path })
+    }
+
+    /// The lock a live run holds (see `lock`).
+    pub fn lock_path(&self) -> PathBuf {
+        self.path.join("lock")
     }
 
     pub fn log_path(&self, index: usize, job: &Job) -> PathBuf {
@@ -278,7 +380,28 @@ fn decide_github(
     }
 }
 
-/// Run the pipeline to the end (or until interrupted).
+/// Whether a job may be skipped when its key matches an earlier result.
+fn skippable(job: &Job, opts: &RunOptions) -> bool {
+    let env_off = |v: Option<&str>| v.is_some_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"));
+    let host_off = env_off(opts.base_env.iter().rev().find(|(k, _)| k == "SHIPWAY_NO_SKIP").map(|(_, v)| v.as_str()));
+    // A job that deploys acts outside its workspace: skipping it would skip
+    // the deployment.
+    job.skippable && !opts.no_cache && !host_off && job.environment.is_none()
+}
+
+/// The jobs whose key, artifacts and outputs go into `job`'s key.
+fn upstream_of(pipeline: &Pipeline, job: usize) -> Vec<usize> {
+    let mut ups: Vec<usize> = plan::artifact_sources(pipeline, job);
+    ups.extend(pipeline.jobs[job].needs.iter().flatten().map(|n| n.job));
+    ups.sort_unstable();
+    ups.dedup();
+    ups
+}
+
+/// Run the pipeline to the end (or until interrupted). With a store, every
+/// job is recorded, and a job whose key matches an earlier successful
+/// result is reported `cached` instead of run.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     pipeline: &Pipeline,
     snapshot: Arc<Snapshot>,
@@ -286,8 +409,18 @@ pub fn run(
     opts: &RunOptions,
     inbox: Inbox,
     reporter: &mut dyn Reporter,
+    store: Option<&mut dyn store::Store>,
 ) -> RunResult {
     let started = Instant::now();
+    let mut journal = crate::journal::Journal::new(store, run_dir);
+    for (i, job) in pipeline.jobs.iter().enumerate() {
+        journal.planned(i, job);
+    }
+    let digests = crate::keys::FileDigests::new(&snapshot.root);
+    let toolchains = crate::keys::Toolchains::default();
+    let mut job_keys: HashMap<usize, String> = HashMap::new();
+    let mut started_ms: HashMap<usize, i64> = HashMap::new();
+    let mut store_error_shown = false;
     process::become_subreaper();
     let is_github = pipeline.jobs.iter().any(|j| j.github.is_some());
     let masker = Masker::new(opts.secret_values.iter().cloned());
@@ -311,6 +444,17 @@ pub fn run(
     let canceled = Arc::new(AtomicBool::new(false));
 
     loop {
+        if let Some(e) = &journal.error
+            && !store_error_shown
+        {
+            store_error_shown = true;
+            reporter.report(
+                pipeline,
+                Event::Note(&format!("warning: the run store failed ({e}); results are not recorded")),
+            );
+        }
+        // Jobs completed here from the store, without a thread.
+        let mut replayed = false;
         if interrupted == 0 {
             let decisions = sched.poll_with(&mut |j, statuses| {
                 decide_github(pipeline, j, statuses, &outputs, canceled.load(Ordering::SeqCst), reporter)
@@ -320,6 +464,7 @@ pub fn run(
                     Decision::Run(j) => queue.push_back(j),
                     Decision::Settled(j, status) => {
                         results[j] = Some(JobResult::settled(status));
+                        journal.settled(j, &pipeline.jobs[j], status);
                         reporter.report(pipeline, Event::Settled { job: j, status });
                     }
                 }
@@ -350,6 +495,49 @@ pub fn run(
                 group_ok && conc_ok
             });
             let Some(j) = pick.and_then(|i| queue.remove(i)) else { break };
+            if journal.enabled() && skippable(&pipeline.jobs[j], opts) {
+                let job = &pipeline.jobs[j];
+                let ups = upstream_of(pipeline, j);
+                let up_keys: Vec<Option<String>> =
+                    ups.iter().map(|u| results[*u].as_ref().and_then(|r| r.key.clone())).collect();
+                let up_digests: Vec<String> = ups.iter().map(|u| outputs[*u].digest()).collect();
+                let up_pairs: Vec<Vec<(String, String)>> = ups.iter().map(|u| outputs[*u].pairs()).collect();
+                let upstream: Vec<crate::keys::Upstream<'_>> = (0..ups.len())
+                    .map(|i| crate::keys::Upstream {
+                        key: up_keys[i].as_deref(),
+                        artifacts_digest: &up_digests[i],
+                        outputs: &up_pairs[i],
+                    })
+                    .collect();
+                let toolchain = crate::keys::rust_toolchain(job).map(|t| toolchains.versions(&t, &opts.base_env));
+                let key = crate::keys::job_key(
+                    job,
+                    &snapshot.files,
+                    &digests,
+                    &upstream,
+                    toolchain.as_deref(),
+                    &opts.secret_values,
+                );
+                if let Some(hit) = journal.find_key(&key) {
+                    match journal.replay(j, job, &hit, run_dir) {
+                        Ok((result, out)) => {
+                            sched.complete(j, result.status);
+                            journal.finished(j, job, &result, Some(&out), Some(crate::journal::now_ms()));
+                            reporter.report(pipeline, Event::Finished { job: j, result: &result });
+                            outputs[j] = out;
+                            results[j] = Some(result);
+                            replayed = true;
+                            continue;
+                        }
+                        Err(e) => {
+                            let note =
+                                format!("job `{}`: its earlier result cannot be reused ({e}); running it", job.name);
+                            reporter.report(pipeline, Event::Note(&note));
+                        }
+                    }
+                }
+                job_keys.insert(j, key);
+            }
             let sources: Vec<JobOutputs> =
                 plan::artifact_sources(pipeline, j).into_iter().map(|s| outputs[s].clone()).collect();
             let (ctl_tx, ctl_rx) = process::control_channel();
@@ -388,12 +576,17 @@ pub fn run(
             if interrupted > 0 {
                 break;
             }
+            if replayed {
+                // Dependents of the replayed jobs may be ready now.
+                continue;
+            }
             if queue.is_empty() {
                 // Anything still pending waits on a manual job nobody plays.
                 let blocked = sched.settle_blocked();
                 for d in blocked {
                     if let Decision::Settled(j, status) = d {
                         results[j] = Some(JobResult::settled(status));
+                        journal.settled(j, &pipeline.jobs[j], status);
                         reporter.report(pipeline, Event::Settled { job: j, status });
                     }
                 }
@@ -405,11 +598,24 @@ pub fn run(
         match msg {
             Msg::Line(j, text) => reporter.report(pipeline, Event::Line { job: j, text: &text }),
             Msg::Note(text) => reporter.report(pipeline, Event::Note(&text)),
-            Msg::Started(j, attempt) => reporter.report(pipeline, Event::Started { job: j, attempt }),
-            Msg::Done(j, result, out) => {
+            Msg::Step(j, step) => journal.step(j, &step),
+            Msg::Started(j, attempt) => {
+                let t = *started_ms.entry(j).or_insert_with(crate::journal::now_ms);
+                let _ = t;
+                journal.started(j, &pipeline.jobs[j], attempt, &run_dir.log_path(j, &pipeline.jobs[j]));
+                reporter.report(pipeline, Event::Started { job: j, attempt });
+            }
+            Msg::Done(j, mut result, out) => {
                 if let Some(r) = running.remove(&j) {
                     finishing.push(r.handle);
                 }
+                // Only a success whose outputs hold no secret may be reused.
+                let clean = out.as_ref().is_none_or(|o| o.pairs().iter().all(|(_, v)| masker.mask(v) == *v));
+                let key = job_keys.remove(&j);
+                if result.status == JobStatus::Success && clean {
+                    result.key = key;
+                }
+                journal.finished(j, &pipeline.jobs[j], &result, out.as_ref(), started_ms.get(&j).copied());
                 if let Some(out) = out {
                     outputs[j] = out;
                 }
@@ -435,9 +641,11 @@ pub fn run(
                             queue.remove(pos);
                             sched.complete(k, JobStatus::Canceled);
                             results[k] = Some(JobResult::settled(JobStatus::Canceled));
+                            journal.settled(k, &pipeline.jobs[k], JobStatus::Canceled);
                             reporter.report(pipeline, Event::Settled { job: k, status: JobStatus::Canceled });
                         } else if sched.cancel_job(k) {
                             results[k] = Some(JobResult::settled(JobStatus::Canceled));
+                            journal.settled(k, &pipeline.jobs[k], JobStatus::Canceled);
                             reporter.report(pipeline, Event::Settled { job: k, status: JobStatus::Canceled });
                         }
                     }
@@ -469,7 +677,13 @@ pub fn run(
     for d in sched.poll() {
         if let Decision::Settled(j, status) = d {
             results[j] = Some(JobResult::settled(status));
+            journal.settled(j, &pipeline.jobs[j], status);
             reporter.report(pipeline, Event::Settled { job: j, status });
+        }
+    }
+    for (j, r) in results.iter().enumerate() {
+        if r.is_none() {
+            journal.settled(j, &pipeline.jobs[j], JobStatus::Canceled);
         }
     }
     let jobs = results.into_iter().map(|r| r.unwrap_or_else(|| JobResult::settled(JobStatus::Canceled))).collect();
@@ -511,6 +725,8 @@ pub(crate) struct LogSink {
     partial: Vec<u8>,
     coverage: Option<regex::Regex>,
     coverage_hit: Option<String>,
+    /// The signal that killed the last script, if any.
+    pub(crate) signal: Option<i32>,
 }
 
 impl LogSink {
@@ -637,6 +853,7 @@ fn execute_job(ctx: JobCtx, control: Receiver<Control>) {
         partial: Vec::new(),
         coverage: job.coverage.as_ref().and_then(|c| regex::Regex::new(c).ok()),
         coverage_hit: None,
+        signal: None,
     };
     // Reuse a finished job's workspace when there is one (reset to the
     // snapshot, see `Snapshot::reset`), unless workspaces are kept for
@@ -659,6 +876,9 @@ fn execute_job(ctx: JobCtx, control: Receiver<Control>) {
         coverage: sink.coverage_hit.clone(),
         log: Some(log_path),
         copy,
+        key: None,
+        cached_from: None,
+        signal: sink.signal,
     };
     if !ctx.opts.keep_workspaces
         && !manifest.is_broken()
@@ -749,6 +969,10 @@ fn job_attempts(
         };
         let (mut exit, note) = process::run(&spec, control, |b| sink.bytes(b));
         sink.flush();
+        sink.signal = match exit {
+            Exit::Signal(s) => Some(s),
+            _ => None,
+        };
         if ctx.canceled.load(Ordering::SeqCst) {
             exit = Exit::Canceled;
         }
@@ -986,9 +1210,30 @@ fn collect_outputs(ctx: &JobCtx, ws: &Path, succeeded: bool, failed: bool, sink:
         sink.line(&format!("WARNING: artifacts: {w}"));
     }
     sink.line(&format!("Uploading artifacts: {} files, {} bytes", files.len(), bytes));
+    let expire_secs = match a.expire_in.as_deref() {
+        None => Some(DEFAULT_EXPIRE_SECS),
+        Some(text) => match crate::time::parse_expire_in(text) {
+            Ok(s) => s,
+            Err(e) => {
+                sink.line(&format!("WARNING: artifacts:expire_in {e}; kept for the default 30 days"));
+                Some(DEFAULT_EXPIRE_SECS)
+            }
+        },
+    };
+    out.artifacts.push(ArtifactOut {
+        name: a.name.clone().unwrap_or_else(|| "artifacts".into()),
+        dir: dest.clone(),
+        files: files.len() as u64,
+        bytes,
+        expire_secs,
+        digest: crate::keys::tree_digest(Some(&dest)),
+    });
     out.artifacts_dir = Some(dest);
     out
 }
+
+/// GitLab's default artifact expiry (gitlab.com's instance setting).
+const DEFAULT_EXPIRE_SECS: u64 = 30 * 86_400;
 
 /// `KEY=VALUE` lines, as GitLab's `reports:dotenv` reads them.
 pub fn parse_dotenv(text: &str) -> (Vec<(String, String)>, Vec<String>) {

@@ -90,6 +90,10 @@ struct JobRun<'a> {
     caches: Vec<PendingCache>,
     step_seq: usize,
     summary: PathBuf,
+    /// Top-level steps finished so far (for the store).
+    top_steps: usize,
+    /// Artifacts this job uploaded.
+    uploaded: Vec<crate::executor::ArtifactOut>,
 }
 
 enum StepEnd {
@@ -150,6 +154,8 @@ pub(crate) fn run_job(
         caches: Vec::new(),
         step_seq: 0,
         summary,
+        top_steps: 0,
+        uploaded: Vec::new(),
     };
     // Workflow and job env, in order (a later key wins).
     for (k, t) in &gh.env {
@@ -173,7 +179,7 @@ pub(crate) fn run_job(
         run.save_caches(sink);
     }
     // Job outputs.
-    let mut outputs = JobOutputs::default();
+    let mut outputs = JobOutputs { artifacts: std::mem::take(&mut run.uploaded), ..Default::default() };
     for (k, t) in &gh.outputs {
         let host = run.host(&steps, None);
         match t.eval_string(&host) {
@@ -381,6 +387,7 @@ impl JobRun<'_> {
                     step.id.clone(),
                     StepResult { outcome: "skipped", conclusion: "skipped", outputs: IndexMap::new() },
                 );
+                self.record_step(inputs.is_none(), name, "skipped", Duration::ZERO);
                 continue;
             }
             sink.line(&format!("\u{1b}[36;1m▶ {name}\u{1b}[0;m"));
@@ -411,8 +418,20 @@ impl JobRun<'_> {
                 }
                 _ => self.canceled = true,
             }
+            self.record_step(inputs.is_none(), name, conclusion, started.elapsed());
             steps.insert(step.id.clone(), StepResult { outcome, conclusion, outputs });
         }
+    }
+
+    /// Tell the dispatcher a top-level step ended (composite steps are part
+    /// of theirs).
+    fn record_step(&mut self, top: bool, name: String, status: &'static str, duration: Duration) {
+        if !top {
+            return;
+        }
+        let step = crate::executor::StepOut { index: self.top_steps, name, status, duration };
+        self.top_steps += 1;
+        let _ = self.ctx.tx.send(Msg::Step(self.ctx.index, step));
     }
 
     /// A step's name, with its expressions evaluated (as shown by GitHub).
@@ -1387,6 +1406,17 @@ impl JobRun<'_> {
             sink.line(&format!("Warning: {w}"));
         }
         sink.line(&format!("Artifact `{name}` uploaded: {} files, {bytes} bytes", rel.len()));
+        // GitHub keeps artifacts 90 days unless `retention-days` says less.
+        let days =
+            args.get("retention-days").and_then(|d| d.trim().parse::<u64>().ok()).filter(|d| *d > 0).unwrap_or(90);
+        self.uploaded.push(crate::executor::ArtifactOut {
+            name: name.clone(),
+            dir: dest.clone(),
+            files: rel.len() as u64,
+            bytes,
+            expire_secs: Some(days.min(90) * 86_400),
+            digest: crate::keys::tree_digest(Some(&dest)),
+        });
         StepEnd::Success(
             [("artifact-id".to_string(), name.clone()), ("artifact-url".to_string(), String::new())]
                 .into_iter()

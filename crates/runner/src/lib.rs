@@ -7,6 +7,9 @@
 
 pub mod executor;
 pub mod github;
+mod journal;
+pub mod keys;
+pub mod lock;
 pub mod mask;
 pub mod process;
 pub mod project;

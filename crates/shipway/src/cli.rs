@@ -20,6 +20,75 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Validate pipeline files without running them.
     Check(CheckArgs),
+    /// Past runs: list, show, logs, artifacts.
+    Runs(RunsArgs),
+    /// Delete expired artifacts, old logs, and cache entries past a size budget.
+    Gc(GcArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RunsArgs {
+    #[command(subcommand)]
+    pub(crate) command: Option<RunsCommand>,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum RunsCommand {
+    /// The latest runs, newest first (the default).
+    List {
+        #[arg(long)]
+        json: bool,
+        /// How many runs to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// One run with its jobs (and GitHub steps).
+    Show {
+        /// A run number, or `last`.
+        run: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The logs of a run, or of one of its jobs.
+    Logs {
+        /// A run number, or `last`.
+        run: String,
+        /// A job name (or its index in `runs show`).
+        job: Option<String>,
+        /// Keep printing new lines until the run ends.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The artifacts a run kept.
+    Artifacts {
+        /// A run number, or `last`.
+        run: String,
+        /// Only this job's artifacts.
+        #[arg(long)]
+        job: Option<String>,
+        /// Copy the artifacts into DIR (one folder per job or artifact name).
+        #[arg(long, value_name = "DIR")]
+        extract: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct GcArgs {
+    /// Keep the cache under this size; least recently used entries go first.
+    #[arg(long, value_name = "SIZE", default_value = "10G")]
+    pub(crate) cache_budget: String,
+    /// Delete logs of runs that ended more than this many days ago.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub(crate) keep_logs_days: u64,
+    /// Report what would be freed without deleting anything.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -6,6 +6,8 @@ mod cli;
 mod exit;
 mod report;
 mod run;
+mod runs;
+mod state;
 
 use clap::Parser;
 
@@ -14,6 +16,8 @@ fn main() {
     let code = match args.command {
         cli::Command::Run(a) => run::main(a),
         cli::Command::Check(a) => check::main(a),
+        cli::Command::Runs(a) => runs::main(a),
+        cli::Command::Gc(a) => runs::gc_main(a),
     };
     std::process::exit(code);
 }

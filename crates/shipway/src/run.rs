@@ -161,18 +161,6 @@ pub(crate) fn workflow_files(root: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn peek_next_run_id(state: &Path) -> u64 {
-    std::fs::read_dir(state.join("runs"))
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u64>().ok()))
-                .max()
-                .unwrap_or(0)
-        })
-        .unwrap_or(0)
-        + 1
-}
-
 pub(crate) fn main(args: RunArgs) -> i32 {
     let out = Output::new(args.json);
     match run(&args, &out) {
@@ -223,16 +211,20 @@ fn run(args: &RunArgs, out: &Output) -> Result<i32, (i32, String)> {
     if args.parallel == Some(0) {
         return Err(invalid("--parallel must be at least 1".into()));
     }
-    let cwd = std::env::current_dir().map_err(|e| (exit::INTERNAL, e.to_string()))?;
-    let root_guess = project::find_root(&cwd);
-    let state_dir = root_guess.join(".shipway");
+    let state_dir = crate::state::state_dir().map_err(|e| (exit::INTERNAL, e))?;
+    let (mut store, recovered) = crate::state::open_store(&state_dir).map_err(|e| (exit::INTERNAL, e))?;
+    for id in &recovered {
+        out.human(&format!("Run {id} was interrupted (its process died); marked `interrupted`, its logs are kept\n"));
+    }
+    let next_id = (RunDir::max_on_disk(&state_dir) + 1)
+        .max(store.last_run().map_err(|e| (exit::INTERNAL, e.to_string()))?.unwrap_or(0) as u64 + 1);
     let cargs = ContextArgs {
         event: Some(args.event),
         git_ref: args.git_ref.clone(),
         vars,
         secrets: secrets.clone(),
         inputs,
-        pipeline_id: peek_next_run_id(&state_dir),
+        pipeline_id: next_id,
     };
     let setup = Setup::new(&file, &cargs).map_err(invalid)?;
     let compiled = setup.compile();
@@ -296,9 +288,22 @@ fn run(args: &RunArgs, out: &Output) -> Result<i32, (i32, String)> {
         return Ok(exit::SUCCESS);
     }
     let root = setup.project.root().to_path_buf();
-    let state_dir = root.join(".shipway");
-    let run_dir = RunDir::create(&state_dir)
-        .map_err(|e| (exit::INTERNAL, format!("cannot create {}: {e}", state_dir.display())))?;
+    let run_id = store
+        .begin_run(&store::NewRun {
+            pipeline: setup.rel_file.clone(),
+            commit: setup.ctx.git.sha.clone(),
+            git_ref: setup.ctx.git.ref_name.clone(),
+            event: setup.ctx.source.clone(),
+            trigger: "cli".into(),
+            started_ms: runner::time::now_ms(),
+            min_id: next_id as i64,
+        })
+        .map_err(|e| (exit::INTERNAL, e.to_string()))?;
+    let run_dir = RunDir::with_id(&state_dir, run_id as u64)
+        .map_err(|e| (exit::INTERNAL, format!("cannot create the run directory in {}: {e}", state_dir.display())))?;
+    // Held until this process ends: the next start knows the run is live.
+    let _run_lock = runner::lock::FileLock::try_exclusive(&run_dir.lock_path())
+        .map_err(|e| (exit::INTERNAL, format!("cannot lock {}: {e}", run_dir.lock_path().display())))?;
     let snap_start = std::time::Instant::now();
     let snapshot =
         Arc::new(Snapshot::new(&root, setup.project.files().to_vec(), &run_dir.path, setup.project.is_git()));
@@ -322,12 +327,13 @@ fn run(args: &RunArgs, out: &Output) -> Result<i32, (i32, String)> {
         protected_vars: protected,
         secret_values: secrets.iter().map(|(_, v)| v.clone()).collect(),
         skip_unsupported: args.skip_unsupported,
+        no_cache: args.no_cache,
         ..RunOptions::default()
     };
     let (interrupter, inbox) = executor::channel();
     let _ = ctrlc::set_handler(move || interrupter.interrupt());
     let mut reporter = ConsoleReporter::new(out, &pipeline);
-    let result = executor::run(&pipeline, snapshot, &run_dir, &opts, inbox, &mut reporter);
+    let result = executor::run(&pipeline, snapshot, &run_dir, &opts, inbox, &mut reporter, Some(store.as_mut()));
     reporter.finish();
     let status = if result.interrupted {
         "canceled"
@@ -336,6 +342,9 @@ fn run(args: &RunArgs, out: &Output) -> Result<i32, (i32, String)> {
     } else {
         "success"
     };
+    if let Err(e) = store.finish_run(run_id, status, runner::time::now_ms()) {
+        out.error(&format!("the run store failed: {e}"));
+    }
     out.summary(&pipeline, &result, &run_dir, status);
     // GitHub shows a matrix job whose `if` skipped it once, without matrix
     // values: keep the first instance of such a group, under the base name.
@@ -369,6 +378,9 @@ fn run(args: &RunArgs, out: &Output) -> Result<i32, (i32, String)> {
             }
             if r.attempts > 1 {
                 v["attempts"] = serde_json::json!(r.attempts);
+            }
+            if let Some(from) = r.cached_from {
+                v["cached_from"] = serde_json::json!(from);
             }
             v
         })
