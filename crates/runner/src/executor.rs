@@ -126,6 +126,15 @@ pub(crate) enum Msg {
     Line(usize, String),
     /// A GitHub step ended.
     Step(usize, StepOut),
+    /// A cache entry was restored from.
+    CacheUsed(String),
+    /// A cache entry was saved.
+    CacheSaved {
+        key: String,
+        kind: &'static str,
+        files: u64,
+        bytes: u64,
+    },
     Note(String),
     Started(usize, u32),
     Done(usize, JobResult, Option<JobOutputs>),
@@ -543,6 +552,7 @@ pub fn run(
             let (ctl_tx, ctl_rx) = process::control_channel();
             let job_canceled = Arc::new(AtomicBool::new(false));
             let ctx = JobCtx {
+                pipeline_file: pipeline.file.clone(),
                 needs: {
                     let statuses: Vec<Option<JobStatus>> = (0..n).map(|i| sched.status(i)).collect();
                     needs_context(pipeline, j, &statuses, &outputs)
@@ -599,6 +609,8 @@ pub fn run(
             Msg::Line(j, text) => reporter.report(pipeline, Event::Line { job: j, text: &text }),
             Msg::Note(text) => reporter.report(pipeline, Event::Note(&text)),
             Msg::Step(j, step) => journal.step(j, &step),
+            Msg::CacheUsed(key) => journal.cache_used(&key),
+            Msg::CacheSaved { key, kind, files, bytes } => journal.cache_saved(&key, kind, files, bytes),
             Msg::Started(j, attempt) => {
                 let t = *started_ms.entry(j).or_insert_with(crate::journal::now_ms);
                 let _ = t;
@@ -695,13 +707,15 @@ pub fn run(
 }
 
 pub(crate) struct JobCtx {
+    /// The pipeline file (for messages that point at the job).
+    pub(crate) pipeline_file: String,
     /// GitHub: the `needs` context (results and outputs of needed jobs).
     pub(crate) needs: Value,
     /// Set when this job alone is canceled (fail-fast).
     pub(crate) job_canceled: Arc<AtomicBool>,
     pub(crate) index: usize,
     pub(crate) job: Job,
-    snapshot: Arc<Snapshot>,
+    pub(crate) snapshot: Arc<Snapshot>,
     pub(crate) run_dir: RunDir,
     sources: Vec<JobOutputs>,
     masker: Arc<Masker>,
@@ -943,7 +957,7 @@ fn job_attempts(
             }
             dotenv.extend(src.dotenv.iter().cloned());
         }
-        let cache_keys = restore_caches(ctx, ws, sink);
+        let cache_uses = restore_caches(ctx, ws, sink);
 
         let env = job_env(ctx, ws, &dotenv, attempt, None);
         let scripts_dir = ctx.run_dir.path.join("scripts");
@@ -1051,7 +1065,7 @@ fn job_attempts(
         let outputs =
             if status == JobStatus::Canceled { None } else { Some(collect_outputs(ctx, ws, script_ok, failed, sink)) };
         if status != JobStatus::Canceled {
-            save_caches(ctx, ws, &cache_keys, script_ok, sink);
+            save_caches(ctx, ws, cache_uses, script_ok, sink);
         }
         match status {
             JobStatus::Success => sink.line("\u{1b}[32;1mJob succeeded\u{1b}[0;m"),
@@ -1263,20 +1277,34 @@ pub fn parse_dotenv(text: &str) -> (Vec<(String, String)>, Vec<String>) {
     (vars, warns)
 }
 
-/// A cache key usable as one directory name: `/` becomes `-`, and `.`/`..`
-/// (which would name the store itself or its parent) get a prefix.
-fn safe_cache_key(key: &str) -> String {
-    let k = key.replace(['/', '\\'], "-");
-    if k.is_empty() || k == "." || k == ".." || k.starts_with(".tmp-") || k.starts_with(".old-") {
-        format!("key-{k}")
-    } else {
-        k
-    }
+/// A GitLab cache of a running job: its resolved key, and the entry it
+/// took from the store (held until the job saves it or drops it).
+pub(crate) struct CacheUse {
+    key: String,
+    lease: Option<crate::cache::Lease>,
 }
 
-/// Resolve cache keys and restore (pull). Returns the resolved keys.
-fn restore_caches(ctx: &JobCtx, ws: &Path, sink: &mut LogSink) -> Vec<String> {
-    let mut keys = Vec::new();
+/// The project's cache store (`<state>/cache`), next to the runs.
+pub(crate) fn cache_store(run_dir: &RunDir) -> std::io::Result<crate::cache::CacheStore> {
+    let state = run_dir.path.parent().and_then(Path::parent).unwrap_or(&run_dir.path);
+    crate::cache::CacheStore::open(&state.join("cache"))
+}
+
+/// Resolve cache keys and restore (pull): `pull-push` takes the entry of
+/// its own key (moved in, put back when the job saves), `pull` and
+/// fallback keys copy. Returns the resolved keys.
+fn restore_caches(ctx: &JobCtx, ws: &Path, sink: &mut LogSink) -> Vec<CacheUse> {
+    let mut uses = Vec::new();
+    if ctx.job.caches.is_empty() {
+        return uses;
+    }
+    let store = match cache_store(&ctx.run_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            sink.line(&format!("WARNING: the cache store cannot be opened: {e}; caches are off for this job"));
+            return uses;
+        }
+    };
     for c in &ctx.job.caches {
         let key = match &c.key {
             CacheKey::Literal(k) => k.clone(),
@@ -1297,76 +1325,136 @@ fn restore_caches(ctx: &JobCtx, ws: &Path, sink: &mut LogSink) -> Vec<String> {
                 }
             }
         };
-        let key = safe_cache_key(&key);
-        keys.push(key.clone());
-        if c.policy == CachePolicy::Push {
-            continue;
-        }
-        let store = ctx.run_dir.path.join("cache");
-        let mut candidates = vec![key.clone()];
-        candidates.extend(c.fallback_keys.iter().map(|k| safe_cache_key(k)));
-        let hit = candidates.iter().find_map(|k| latest_entry(&store.join(k)).map(|dir| (k, dir)));
-        match hit {
-            Some((k, dir)) => {
-                let files = workspace::list_tree(&dir);
-                let (_, warns) = workspace::copy_files(&dir, ws, &files);
-                for w in &warns {
-                    sink.line(&format!("WARNING: cache `{k}`: {w}"));
+        let mut lease = None;
+        if c.policy != CachePolicy::Push {
+            let full = format!("gitlab:{key}");
+            if c.policy == CachePolicy::PullPush && !ctx.opts.keep_workspaces {
+                match store.take(&full, ws) {
+                    Ok(Some((l, m))) => {
+                        sink.line(&format!(
+                            "Restored cache `{key}` by moving it in ({} files, {:.1} MB in {} ms)",
+                            m.files,
+                            m.bytes as f64 / 1e6,
+                            m.elapsed.as_millis()
+                        ));
+                        let _ = ctx.tx.send(Msg::CacheUsed(full.clone()));
+                        lease = Some(l);
+                    }
+                    Ok(None) => {}
+                    Err(e @ crate::cache::CacheError::Busy { .. }) => sink.line(&format!("{e}; going without it")),
+                    Err(e) => sink.line(&format!("WARNING: {e}")),
                 }
-                sink.line(&format!("Restored cache `{k}` ({} of {} files)", files.len() - warns.len(), files.len()));
             }
-            None => sink.line(&format!("No cache for key `{key}` yet")),
+            if lease.is_none() {
+                let mut names = vec![key.clone()];
+                names.extend(c.fallback_keys.iter().cloned());
+                let fulls: Vec<String> = names.iter().map(|k| format!("gitlab:{k}")).collect();
+                let lookups: Vec<crate::cache::Lookup<'_>> =
+                    fulls.iter().map(|k| crate::cache::Lookup::Exact(k.as_str())).collect();
+                match store.find(&lookups) {
+                    Some(hit) => match store.restore_copy(&hit, ws) {
+                        Ok(Some(m)) => {
+                            for w in &m.warnings {
+                                sink.line(&format!("WARNING: cache: {w}"));
+                            }
+                            sink.line(&format!(
+                                "Restored cache `{}` by copying ({} files, {:.1} MB in {} ms)",
+                                hit.trim_start_matches("gitlab:"),
+                                m.files,
+                                m.bytes as f64 / 1e6,
+                                m.elapsed.as_millis()
+                            ));
+                            let _ = ctx.tx.send(Msg::CacheUsed(hit.clone()));
+                        }
+                        Ok(None) => sink.line(&format!("No cache for key `{key}` yet")),
+                        Err(e) => sink.line(&format!("{e}; going without it")),
+                    },
+                    None => sink.line(&format!("No cache for key `{key}` yet")),
+                }
+            }
         }
+        uses.push(CacheUse { key, lease });
     }
-    keys
+    uses
 }
 
-fn save_caches(ctx: &JobCtx, ws: &Path, keys: &[String], succeeded: bool, sink: &mut LogSink) {
-    for (c, key) in ctx.job.caches.iter().zip(keys) {
-        if c.policy == CachePolicy::Pull {
-            continue;
+/// The paths of `ws` a cache keeps: literal paths as they are (a directory
+/// is kept whole), glob patterns expanded to files.
+pub(crate) fn cache_paths(
+    ws: &Path,
+    patterns: &[String],
+    untracked: Option<&HashSet<&str>>,
+    sink: &mut LogSink,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut globs = Vec::new();
+    for p in patterns {
+        if p.contains(['*', '?', '[', '{']) {
+            globs.push(p.clone());
+        } else {
+            match workspace::safe_relative(p) {
+                Ok(rel) if !rel.is_empty() => out.push(rel),
+                Ok(_) => globs.push(p.clone()),
+                Err(e) => sink.line(&format!("ERROR: cache path {e}")),
+            }
         }
+    }
+    if !globs.is_empty() || untracked.is_some() {
+        let (files, warns) = workspace::select(ws, &globs, &[], untracked);
+        for w in warns {
+            sink.line(&format!("WARNING: cache: {w}"));
+        }
+        out.extend(files);
+    }
+    out
+}
+
+fn save_caches(ctx: &JobCtx, ws: &Path, uses: Vec<CacheUse>, succeeded: bool, sink: &mut LogSink) {
+    let Ok(store) = cache_store(&ctx.run_dir) else { return };
+    for (c, u) in ctx.job.caches.iter().zip(uses) {
         let wanted = match c.when {
             CacheWhen::OnSuccess => succeeded,
             CacheWhen::OnFailure => !succeeded,
             CacheWhen::Always => true,
         };
-        if !wanted {
+        if c.policy == CachePolicy::Pull || !wanted {
+            if u.lease.is_some() {
+                sink.line(&format!(
+                    "Cache `{}` not saved (when: {}); the entry this job took is dropped",
+                    u.key,
+                    match c.when {
+                        CacheWhen::OnSuccess => "on_success",
+                        CacheWhen::OnFailure => "on_failure",
+                        CacheWhen::Always => "always",
+                    }
+                ));
+            }
             continue;
         }
         let tracked: HashSet<&str> = ctx.snapshot.files.iter().map(|s| s.as_str()).collect();
-        let (files, warns) = workspace::select(ws, &c.paths, &[], c.untracked.then_some(&tracked));
-        for w in warns {
-            sink.line(&format!("WARNING: cache: {w}"));
-        }
-        let store = ctx.run_dir.path.join("cache");
-        // Entries are immutable: a save writes a new numbered entry aside and
-        // renames it into place; readers take the newest complete one, and no
-        // entry is deleted while jobs run (the run's cache goes at the end).
-        let tmp = store.join(format!(".tmp-{}-{}", ctx.index, key));
-        let _ = std::fs::remove_dir_all(&tmp);
-        let _ = std::fs::create_dir_all(&tmp);
-        let (_, copy_warns) = workspace::copy_files(ws, &tmp, &files);
-        for w in &copy_warns {
-            sink.line(&format!("WARNING: cache `{key}`: {w}"));
-        }
-        let seq = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let entry = store.join(key).join(format!("{seq:039}-{:03}", ctx.index));
-        let saved = std::fs::create_dir_all(store.join(key)).and_then(|()| std::fs::rename(&tmp, &entry));
-        match saved {
-            Ok(()) => sink.line(&format!("Saved cache `{key}` ({} files)", files.len() - copy_warns.len())),
-            Err(e) => sink.line(&format!("WARNING: cache `{key}` not saved: {e}")),
+        let paths = cache_paths(ws, &c.paths, c.untracked.then_some(&tracked), sink);
+        let full = format!("gitlab:{}", u.key);
+        match store.save(&full, ws, &paths, !ctx.opts.keep_workspaces, u.lease) {
+            Ok(m) => {
+                for w in &m.warnings {
+                    sink.line(&format!("WARNING: cache `{}`: {w}", u.key));
+                }
+                sink.line(&format!(
+                    "Saved cache `{}` ({} files, {:.1} MB in {} ms)",
+                    u.key,
+                    m.files,
+                    m.bytes as f64 / 1e6,
+                    m.elapsed.as_millis()
+                ));
+                let _ = ctx.tx.send(Msg::CacheSaved { key: full, kind: "gitlab", files: m.files, bytes: m.bytes });
+            }
+            Err(e @ crate::cache::CacheError::Unsafe { .. }) => {
+                sink.line(&format!(
+                    "ERROR: {}:{}:{}: job `{}`: {e}; the cache is not saved",
+                    ctx.pipeline_file, ctx.job.mark.pos.line, ctx.job.mark.pos.col, ctx.job.name
+                ));
+            }
+            Err(e) => sink.line(&format!("WARNING: {e}; not saved")),
         }
     }
-}
-
-/// The newest complete entry of a cache key (entries are named so that
-/// newer sorts later).
-fn latest_entry(key_dir: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(key_dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .max()
 }

@@ -38,6 +38,11 @@ impl StepResult {
 struct PendingCache {
     key: String,
     paths: Vec<String>,
+    /// rust-cache: the persistent target dir this job took (given back at
+    /// the end whatever the job's result, as a local target dir persists).
+    lease: Option<crate::cache::Lease>,
+    /// Saved even when the job failed.
+    always: bool,
 }
 
 /// Host for expression evaluation: contexts plus `hashFiles` over the
@@ -174,10 +179,10 @@ pub(crate) fn run_job(
     if !run.failed {
         run.run_steps(&gh.steps, &mut steps, None, control, sink);
     }
-    // Post steps: caches are saved when the job succeeded.
-    if !run.failed && !run.canceled {
-        run.save_caches(sink);
-    }
+    // Post steps: caches are saved when the job succeeded (a rust-cache
+    // target dir goes back in any case).
+    let succeeded = !run.failed && !run.canceled;
+    run.save_caches(sink, succeeded);
     // Job outputs.
     let mut outputs = JobOutputs { artifacts: std::mem::take(&mut run.uploaded), ..Default::default() };
     for (k, t) in &gh.outputs {
@@ -834,28 +839,80 @@ impl JobRun<'_> {
         }
     }
 
-    fn save_caches(&mut self, sink: &mut LogSink) {
-        for c in std::mem::take(&mut self.caches) {
-            let store = self.ctx.run_dir.path.join("cache").join("gh");
-            let dir = store.join(safe_key(&c.key));
-            if dir.exists() {
+    fn save_caches(&mut self, sink: &mut LogSink, succeeded: bool) {
+        let pending = std::mem::take(&mut self.caches);
+        if pending.is_empty() {
+            return;
+        }
+        let store = match crate::executor::cache_store(&self.ctx.run_dir) {
+            Ok(s) => s,
+            Err(e) => {
+                sink.line(&format!("Warning: the cache store cannot be opened: {e}"));
+                return;
+            }
+        };
+        for c in pending {
+            if !succeeded && !c.always {
+                if c.lease.is_some() {
+                    sink.line(&format!("Post job: cache `{}` dropped (the job failed)", c.key));
+                }
                 continue;
             }
-            let (files, warns) = workspace::select(self.ws, &c.paths, &[], None);
-            for w in warns {
-                sink.line(&format!("Warning: cache: {w}"));
-            }
-            let tmp = store.join(format!(".tmp-{}-{}", self.ctx.index, safe_key(&c.key)));
-            let _ = std::fs::create_dir_all(&tmp);
-            let (_, warns) = workspace::copy_files(self.ws, &tmp, &files);
-            for w in warns {
-                sink.line(&format!("Warning: cache: {w}"));
-            }
-            match std::fs::rename(&tmp, &dir) {
-                Ok(()) => sink.line(&format!("Post job: cache saved with key `{}` ({} files)", c.key, files.len())),
-                Err(e) => sink.line(&format!("Warning: cache `{}` not saved: {e}", c.key)),
+            let paths = crate::executor::cache_paths(self.ws, &c.paths, None, sink);
+            let kind = if c.key.starts_with("rust-cache:") { "rust-cache" } else { "actions-cache" };
+            match store.save(&c.key, self.ws, &paths, !self.ctx.opts.keep_workspaces, c.lease) {
+                Ok(m) => {
+                    for w in &m.warnings {
+                        sink.line(&format!("Warning: cache: {w}"));
+                    }
+                    sink.line(&format!(
+                        "Post job: cache saved with key `{}` ({} files, {:.1} MB in {} ms)",
+                        c.key.trim_start_matches("gh:"),
+                        m.files,
+                        m.bytes as f64 / 1e6,
+                        m.elapsed.as_millis()
+                    ));
+                    let _ =
+                        self.ctx.tx.send(Msg::CacheSaved { key: c.key.clone(), kind, files: m.files, bytes: m.bytes });
+                }
+                Err(e @ crate::cache::CacheError::Unsafe { .. }) => {
+                    sink.line(&format!("\u{1b}[31;1mError: {e}; not saved\u{1b}[0;m"));
+                }
+                Err(e) => sink.line(&format!("Warning: {e}; not saved")),
             }
         }
+    }
+
+    /// The key of a `Swatinem/rust-cache` entry: like the action's, from
+    /// the job, the toolchain, the lockfiles and manifests, and the inputs.
+    fn rust_cache_key(&self, args: &IndexMap<String, String>) -> String {
+        let mut h = sha2::Sha256::new();
+        use sha2::Digest;
+        let toolchain = crate::keys::Toolchains::default().versions("", &self.ctx.opts.base_env);
+        h.update(toolchain.as_bytes());
+        let mut files: Vec<&String> = self
+            .ctx
+            .snapshot
+            .files
+            .iter()
+            .filter(|f| f.ends_with("Cargo.lock") || f.ends_with("Cargo.toml") || f.ends_with("rust-toolchain.toml"))
+            .collect();
+        files.sort();
+        for f in files {
+            h.update(f.as_bytes());
+            h.update(std::fs::read(self.ws.join(f)).unwrap_or_default());
+        }
+        for (k, v) in &self.env {
+            if k.starts_with("CARGO") || k.starts_with("RUST") || k == "CC" || k == "CFLAGS" {
+                h.update(format!("{k}={v}\n").as_bytes());
+            }
+        }
+        let job = match args.get("shared-key").filter(|k| !k.is_empty()) {
+            Some(shared) => shared.clone(),
+            None => format!("{}-{}", self.gh.id, args.get("key").cloned().unwrap_or_default()),
+        };
+        let prefix = args.get("prefix-key").filter(|k| !k.is_empty()).cloned().unwrap_or_else(|| "v0-rust".into());
+        format!("rust-cache:{prefix}-{job}-{}", &crate::keys::hex(&h.finalize())[..16])
     }
 
     fn builtin(
@@ -1031,8 +1088,65 @@ impl JobRun<'_> {
                         return fail(format!("Swatinem/rust-cache: `{b}` must be true or false, not `{v}`"), sink);
                     }
                 }
-                sink.line("rust-cache: inputs accepted; the job reuses the host's cargo home and target dir settings (a persistent per-key store comes with the cache layer)");
-                ok(&[("cache-hit", "false".into())])
+                // The cargo registry lives in the host's CARGO_HOME, which
+                // persists by itself; the target dirs are kept per key.
+                let targets: Vec<String> = args
+                    .get("workspaces")
+                    .map(|w| w.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect::<Vec<_>>())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|w: &String| match w.split_once("->") {
+                        Some((root, target)) => format!("{}/{}", root.trim().trim_end_matches('/'), target.trim()),
+                        None => format!("{}/target", w.trim_end_matches('/')),
+                    })
+                    .map(|p| p.trim_start_matches("./").to_string())
+                    .collect();
+                let targets = if targets.is_empty() { vec!["target".to_string()] } else { targets };
+                let mut rel = Vec::new();
+                for t in &targets {
+                    match workspace::safe_relative(t) {
+                        Ok(r) => rel.push(r),
+                        Err(e) => return fail(format!("Swatinem/rust-cache: workspace {e}"), sink),
+                    }
+                }
+                if args.get("cache-targets").map(String::as_str) == Some("false") {
+                    rel.clear();
+                }
+                if let Some(t) = self.env.get("CARGO_TARGET_DIR").filter(|t| !t.is_empty()) {
+                    sink.line(&format!(
+                        "rust-cache: CARGO_TARGET_DIR is set ({t}); cargo builds there, not in the workspace"
+                    ));
+                }
+                let key = self.rust_cache_key(args);
+                let store = match crate::executor::cache_store(&self.ctx.run_dir) {
+                    Ok(s) => s,
+                    Err(e) => return fail(format!("Swatinem/rust-cache: the cache store cannot be opened: {e}"), sink),
+                };
+                let mut hit = false;
+                let mut lease = None;
+                if !self.ctx.opts.keep_workspaces && !rel.is_empty() {
+                    match store.take(&key, self.ws) {
+                        Ok(Some((l, m))) => {
+                            sink.line(&format!(
+                                "rust-cache: restored {} from `{key}` by moving it in ({} files, {:.1} MB in {} ms)",
+                                rel.join(", "),
+                                m.files,
+                                m.bytes as f64 / 1e6,
+                                m.elapsed.as_millis()
+                            ));
+                            let _ = self.ctx.tx.send(Msg::CacheUsed(key.clone()));
+                            lease = Some(l);
+                            hit = true;
+                        }
+                        Ok(None) => sink.line(&format!("rust-cache: no entry for `{key}` yet")),
+                        Err(e) => sink.line(&format!("rust-cache: {e}; going without it")),
+                    }
+                }
+                if args.get("save-if").map(String::as_str) != Some("false") && !rel.is_empty() {
+                    let always = args.get("cache-on-failure").map(String::as_str) == Some("true") || lease.is_some();
+                    self.caches.push(PendingCache { key, paths: rel, lease, always });
+                }
+                ok(&[("cache-hit", hit.to_string())])
             }
             l if l == "actions/cache" || l == "actions/cache/restore" || l == "actions/cache/save" => {
                 known(
@@ -1067,50 +1181,45 @@ impl JobRun<'_> {
                         )),
                     }
                 }
+                let full = format!("gh:{key}");
+                let save_always = args.get("save-always").map(String::as_str) == Some("true");
                 if l == "actions/cache/save" {
-                    self.caches.push(PendingCache { key: key.clone(), paths: rel });
+                    self.caches.push(PendingCache { key: full, paths: rel, lease: None, always: true });
                     return ok(&[]);
                 }
-                let store = self.ctx.run_dir.path.join("cache").join("gh");
-                let exact = store.join(safe_key(key));
-                let mut hit: Option<(PathBuf, bool)> = exact.is_dir().then(|| (exact.clone(), true));
-                if hit.is_none() {
-                    for prefix in args
-                        .get("restore-keys")
-                        .map(|r| r.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>())
-                        .unwrap_or_default()
-                    {
-                        let p = safe_key(prefix);
-                        let found = std::fs::read_dir(&store)
-                            .ok()
-                            .into_iter()
-                            .flatten()
-                            .flatten()
-                            .filter(|e| {
-                                e.file_name().to_string_lossy().starts_with(&p)
-                                    && !e.file_name().to_string_lossy().starts_with(".tmp-")
-                            })
-                            .map(|e| e.path())
-                            .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok());
-                        if let Some(f) = found {
-                            hit = Some((f, false));
-                            break;
-                        }
-                    }
-                }
+                let store = match crate::executor::cache_store(&self.ctx.run_dir) {
+                    Ok(s) => s,
+                    Err(e) => return fail(format!("{owner_name}: the cache store cannot be opened: {e}"), sink),
+                };
+                let prefixes: Vec<String> = args
+                    .get("restore-keys")
+                    .map(|r| r.lines().map(str::trim).filter(|l| !l.is_empty()).map(|p| format!("gh:{p}")).collect())
+                    .unwrap_or_default();
+                let mut lookups = vec![crate::cache::Lookup::Exact(full.as_str())];
+                lookups.extend(prefixes.iter().map(|p| crate::cache::Lookup::Prefix(p.as_str())));
+                let found = store.find(&lookups);
+                let hit: Option<(String, bool)> = found.map(|k| {
+                    let exact = k == full;
+                    (k, exact)
+                });
                 let exact_hit = hit.as_ref().is_some_and(|(_, e)| *e);
                 match &hit {
-                    Some((dir, e)) => {
+                    Some((k, e)) => {
                         if args.get("lookup-only").map(String::as_str) != Some("true") {
-                            let files = workspace::list_tree(dir);
-                            let (_, warns) = workspace::copy_files(dir, self.ws, &files);
-                            for w in warns {
-                                sink.line(&format!("Warning: cache: {w}"));
+                            match store.restore_copy(k, self.ws) {
+                                Ok(Some(m)) => {
+                                    for w in m.warnings {
+                                        sink.line(&format!("Warning: cache: {w}"));
+                                    }
+                                    let _ = self.ctx.tx.send(Msg::CacheUsed(k.clone()));
+                                }
+                                Ok(None) => {}
+                                Err(err) => sink.line(&format!("Warning: {err}")),
                             }
                         }
                         sink.line(&format!(
                             "Cache restored from key: {}{}",
-                            dir.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+                            k.trim_start_matches("gh:"),
                             if *e { "" } else { " (restore-keys)" }
                         ));
                     }
@@ -1127,15 +1236,13 @@ impl JobRun<'_> {
                     }
                 }
                 if l == "actions/cache" && !exact_hit {
-                    self.caches.push(PendingCache { key: key.clone(), paths: rel });
+                    self.caches.push(PendingCache { key: full, paths: rel, lease: None, always: save_always });
                 }
-                let matched = hit
-                    .map(|(d, _)| d.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default())
-                    .unwrap_or_default();
+                let matched = hit.map(|(k, _)| k).unwrap_or_default();
                 ok(&[
                     ("cache-hit", exact_hit.to_string()),
                     ("cache-primary-key", key.clone()),
-                    ("cache-matched-key", matched),
+                    ("cache-matched-key", matched.trim_start_matches("gh:").to_string()),
                 ])
             }
             "actions/upload-artifact" => {
@@ -1480,12 +1587,6 @@ struct StepFiles {
     path: PathBuf,
     summary: PathBuf,
     state: PathBuf,
-}
-
-fn safe_key(key: &str) -> String {
-    let k: String =
-        key.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect();
-    if k.is_empty() || k.starts_with('.') { format!("key-{k}") } else { k }
 }
 
 /// Write a file only the owner can read (it may hold secrets).

@@ -149,6 +149,24 @@ impl<'a> Journal<'a> {
         });
     }
 
+    pub(crate) fn cache_used(&mut self, key: &str) {
+        let now = now_ms();
+        self.write("record a cache use", |s| s.touch_cache_entry(key, now));
+    }
+
+    pub(crate) fn cache_saved(&mut self, key: &str, kind: &str, files: u64, bytes: u64) {
+        let now = now_ms();
+        let e = store::CacheEntryRecord {
+            key: key.to_string(),
+            kind: kind.to_string(),
+            bytes: bytes as i64,
+            files: files as i64,
+            created_ms: now,
+            last_used_ms: now,
+        };
+        self.write("record a cache entry", |s| s.put_cache_entry(&e));
+    }
+
     pub(crate) fn find_key(&mut self, key: &str) -> Option<KeyHit> {
         let s = self.store.as_deref_mut()?;
         match s.find_key(key) {

@@ -5,6 +5,7 @@
 //! It never parses YAML and never decides scheduling rules: those live in
 //! `ci`. It never prints: everything goes through `executor::Reporter`.
 
+pub mod cache;
 pub mod executor;
 pub mod github;
 mod journal;

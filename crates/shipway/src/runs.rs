@@ -487,8 +487,7 @@ fn gc(args: GcArgs) -> Result<i32, Fail> {
     }
     report.insert("workspaces".into(), json!({"deleted": ws.0, "bytes": ws.1}));
     // 4. Cache entries past the size budget, least recently used first.
-    let (n, bytes, kept) = (0u64, 0u64, 0u64);
-    let _ = budget;
+    let (n, bytes, kept) = gc_cache(&state, store, budget, args.dry_run)?;
     report.insert("cache".into(), json!({"deleted": n, "bytes": bytes, "kept_bytes": kept, "budget": budget}));
     let total = art.1 + logs.1 + ws.1 + bytes;
     report.insert("freed_bytes".into(), json!(total));
@@ -510,6 +509,38 @@ fn gc(args: GcArgs) -> Result<i32, Fail> {
         );
     }
     Ok(exit::SUCCESS)
+}
+
+/// Remove cache entries, least recently used first, until the cache fits
+/// the budget. Entries a running job holds are skipped.
+fn gc_cache(state: &Path, store: &mut dyn Store, budget: u64, dry_run: bool) -> Result<(u64, u64, u64), Fail> {
+    let cache = runner::cache::CacheStore::open(&state.join("cache")).map_err(internal)?;
+    let entries = cache.entries();
+    let mut total: u64 = entries.iter().map(|e| e.bytes).sum();
+    let (mut n, mut freed) = (0u64, 0u64);
+    for e in entries {
+        if total <= budget {
+            break;
+        }
+        let bytes = if dry_run {
+            e.bytes
+        } else {
+            match cache.remove(&e.key) {
+                Ok(b) => {
+                    store.delete_cache_entry(&e.key).map_err(internal)?;
+                    b
+                }
+                Err(err) => {
+                    eprintln!("warning: {err}; kept");
+                    continue;
+                }
+            }
+        };
+        total = total.saturating_sub(bytes);
+        n += 1;
+        freed += bytes;
+    }
+    Ok((n, freed, total))
 }
 
 pub(crate) fn human_bytes(b: u64) -> String {
