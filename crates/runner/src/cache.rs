@@ -507,7 +507,7 @@ mod tests {
         let ws = ws_with(&[("ok", "1")]);
         std::os::unix::fs::symlink("/", ws.path().join("root")).unwrap();
         for (p, needle) in [("../x", ".."), ("/etc", "absolute"), ("root", "outside"), ("root/etc", "outside")] {
-            let err = store.save("k", ws.path(), &[p.to_string()], false, None).err().expect(p).to_string();
+            let err = store.save("k", ws.path(), &[p.to_string()], false, None).expect_err(p).to_string();
             assert!(err.contains(needle), "{p}: {err}");
         }
         assert!(store.find(&[Lookup::Exact("k")]).is_none(), "nothing was saved");

@@ -565,6 +565,49 @@ fn normalize(p: &Path) -> PathBuf {
     out
 }
 
+/// Recreate the tree `src` at `dst` with hard links (the files of stored
+/// artifacts never change, so sharing them is safe), copying where linking
+/// fails (another filesystem). Symlinks are recreated as they are. Returns
+/// the number of files and their bytes.
+pub fn link_tree(src: &Path, dst: &Path) -> io::Result<(u64, u64)> {
+    let mut files = 0u64;
+    let mut bytes = 0u64;
+    std::fs::create_dir_all(dst)?;
+    for entry in walkdir::WalkDir::new(src).min_depth(1).follow_links(false) {
+        let entry = entry.map_err(io::Error::other)?;
+        let rel = entry.path().strip_prefix(src).map_err(io::Error::other)?;
+        let target = dst.join(rel);
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            std::fs::create_dir_all(&target)?;
+        } else if ft.is_symlink() {
+            let link = std::fs::read_link(entry.path())?;
+            let _ = std::fs::remove_file(&target);
+            std::os::unix::fs::symlink(link, &target)?;
+        } else {
+            let _ = std::fs::remove_file(&target);
+            if std::fs::hard_link(entry.path(), &target).is_err() {
+                std::fs::copy(entry.path(), &target)?;
+            }
+            files += 1;
+            bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    Ok((files, bytes))
+}
+
+/// The bytes of the regular files under `dir` (0 when it does not exist).
+pub fn tree_size(dir: &Path) -> u64 {
+    walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -648,47 +691,4 @@ mod tests {
         assert!(safe_relative("a/../../x").is_err());
         assert_eq!(safe_relative("./a/b/").unwrap(), "a/b");
     }
-}
-
-/// Recreate the tree `src` at `dst` with hard links (the files of stored
-/// artifacts never change, so sharing them is safe), copying where linking
-/// fails (another filesystem). Symlinks are recreated as they are. Returns
-/// the number of files and their bytes.
-pub fn link_tree(src: &Path, dst: &Path) -> io::Result<(u64, u64)> {
-    let mut files = 0u64;
-    let mut bytes = 0u64;
-    std::fs::create_dir_all(dst)?;
-    for entry in walkdir::WalkDir::new(src).min_depth(1).follow_links(false) {
-        let entry = entry.map_err(io::Error::other)?;
-        let rel = entry.path().strip_prefix(src).map_err(io::Error::other)?;
-        let target = dst.join(rel);
-        let ft = entry.file_type();
-        if ft.is_dir() {
-            std::fs::create_dir_all(&target)?;
-        } else if ft.is_symlink() {
-            let link = std::fs::read_link(entry.path())?;
-            let _ = std::fs::remove_file(&target);
-            std::os::unix::fs::symlink(link, &target)?;
-        } else {
-            let _ = std::fs::remove_file(&target);
-            if std::fs::hard_link(entry.path(), &target).is_err() {
-                std::fs::copy(entry.path(), &target)?;
-            }
-            files += 1;
-            bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
-        }
-    }
-    Ok((files, bytes))
-}
-
-/// The bytes of the regular files under `dir` (0 when it does not exist).
-pub fn tree_size(dir: &Path) -> u64 {
-    walkdir::WalkDir::new(dir)
-        .follow_links(false)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_file())
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.len())
-        .sum()
 }

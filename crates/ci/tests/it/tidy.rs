@@ -115,3 +115,31 @@ fn pure_crate_sources_do_no_io() {
     }
     assert!(problems.is_empty(), "the pure core must not do I/O:\n{}", problems.join("\n"));
 }
+
+/// Database crates a workspace crate may only reach through `store`.
+const SQL_CRATES: &[&str] = &["rusqlite", "libsqlite3-sys", "sqlx", "postgres", "tokio-postgres"];
+
+#[test]
+fn only_the_store_crate_speaks_sql() {
+    let meta = metadata();
+    let members: BTreeSet<&str> =
+        meta["workspace_members"].as_array().unwrap().iter().filter_map(|m| m.as_str()).collect();
+    let packages = meta["packages"].as_array().unwrap();
+    let mut offenders = Vec::new();
+    for p in packages.iter().filter(|p| members.contains(p["id"].as_str().unwrap_or(""))) {
+        let name = p["name"].as_str().unwrap();
+        for dep in p["dependencies"].as_array().unwrap() {
+            let dep_name = dep["name"].as_str().unwrap();
+            if SQL_CRATES.contains(&dep_name) && name != "store" {
+                offenders.push(format!("{name} -> {dep_name}"));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "only `store` may depend on SQL crates: {offenders:?}");
+    let store = packages.iter().find(|p| p["name"] == "store").expect("the store crate");
+    let deps: Vec<&str> = store["dependencies"].as_array().unwrap().iter().filter_map(|d| d["name"].as_str()).collect();
+    assert!(deps.contains(&"rusqlite"), "store uses rusqlite: {deps:?}");
+    for forbidden in ["ci", "runner", "saphyr-parser"] {
+        assert!(!deps.contains(&forbidden), "store must not know pipelines or YAML (depends on {forbidden})");
+    }
+}
