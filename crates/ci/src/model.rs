@@ -214,9 +214,11 @@ pub struct Job {
     pub mark: Mark,
     /// GitHub Actions jobs: steps, outputs, matrix, conditions.
     pub github: Option<Box<GhJob>>,
-    /// The files the job declares it reads (`rules:changes`, `only:changes`,
-    /// GitHub `paths` filters); `None`: every file of the snapshot. Feeds the
-    /// job's content-addressed key.
+    /// The files the job declares it reads (`rules:changes` or
+    /// `only:changes`, with `cache:key:files` added; GitHub `paths` and
+    /// `paths-ignore` filters of the triggering event); `None`: every file
+    /// of the snapshot. Feeds the job's content-addressed key; see
+    /// [`Job::input_files`].
     pub inputs: Option<InputSpec>,
     /// `false` when the job must never be skipped as unchanged
     /// (`shipway: {cache: false}`, or a `SHIPWAY_NO_SKIP` variable).

@@ -7,4 +7,5 @@ mod gh_expr;
 mod gh_fuzz;
 mod gh_matrix;
 mod gh_support;
+mod inputs;
 mod tidy;
