@@ -519,14 +519,11 @@ pub fn run(
                     })
                     .collect();
                 let toolchain = crate::keys::rust_toolchain(job).map(|t| toolchains.versions(&t, &opts.base_env));
-                let key = crate::keys::job_key(
-                    job,
-                    &snapshot.files,
-                    &digests,
-                    &upstream,
-                    toolchain.as_deref(),
-                    &opts.secret_values,
-                );
+                // The pipeline file is hashed as the job's definition already;
+                // hashing its bytes too would rerun every job on any edit.
+                let files: Vec<String> = snapshot.files.iter().filter(|f| **f != pipeline.file).cloned().collect();
+                let key =
+                    crate::keys::job_key(job, &files, &digests, &upstream, toolchain.as_deref(), &opts.secret_values);
                 if let Some(hit) = journal.find_key(&key) {
                     match journal.replay(j, job, &hit, run_dir) {
                         Ok((result, out)) => {
@@ -627,7 +624,15 @@ pub fn run(
                 if result.status == JobStatus::Success && clean {
                     result.key = key;
                 }
-                journal.finished(j, &pipeline.jobs[j], &result, out.as_ref(), started_ms.get(&j).copied());
+                // The store never sees a secret: values holding one are masked.
+                let stored = out.as_ref().map(|o| {
+                    let mut m = o.clone();
+                    for (_, v) in m.dotenv.iter_mut().chain(m.gh_outputs.iter_mut()) {
+                        *v = masker.mask(v);
+                    }
+                    m
+                });
+                journal.finished(j, &pipeline.jobs[j], &result, stored.as_ref(), started_ms.get(&j).copied());
                 if let Some(out) = out {
                     outputs[j] = out;
                 }
