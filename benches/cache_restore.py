@@ -63,8 +63,11 @@ just written), which favours the copying variants (b) and (c), not
 shipway's renames.
 
 Ratios: tar+zstd restore / shipway restore, gcl restore / shipway restore
-(medians), and gcl whole run / shipway whole run.  shipway logs whole
-milliseconds: a 0 ms median is counted as 0.5 ms for the ratio (and said).
+(medians), gcl whole run / shipway whole run, and tar+zstd restore /
+shipway whole run.  shipway logs whole milliseconds, truncated (Duration::
+as_millis): a logged "N ms" is N to N+1 ms, so the restore ratios are
+printed as a range, from median / (N+1 ms) to median / N ms (open-ended
+when N = 0).
 
 Disk: about 5 GiB at the peak (shipway's entry, the archive, one extracted
 tree, gcl's cache and build dir).  Everything is deleted at the end, also
@@ -543,7 +546,8 @@ def bench(args, tmp):
     meta = {
         "shipway": version_of([args.shipway, "--version"], env) if "shipway" in V else None,
         "gitlab_ci_local": version_of(args.gcl.split() + ["--version"], env) if "gcl" in V else None,
-        "zstd": version_of(["zstd", "--version"], env) if "tar" in V else None,
+        "zstd": (re.sub(r"^.*?(v\d+\.\d+\.\d+).*$", r"zstd \1", version_of(["zstd", "--version"], env))
+                 if "tar" in V else None),
         "tar": version_of(["tar", "--version"], env) if "tar" in V else None,
         "rsync": version_of(["rsync", "--version"], env) if "gcl" in V else None,
         "cpu_count": os.cpu_count(), "loadavg_start": load_start,
@@ -692,21 +696,28 @@ def bench(args, tmp):
     ratios = {}
     sw_r = med(samples["shipway_restore"])
     if "shipway" in V and sw_r is not None:
-        denom = sw_r if sw_r > 0 else 0.0005
-        if sw_r == 0:
-            notes.append("shipway's restore median is 0 ms (whole ms in the log): ratios use 0.5 ms")
-        say("ratios (median / shipway restore median %s; > 1 means shipway is faster):" % fmt_s(sw_r))
+        hi_s = sw_r + 0.001  # the log truncates to whole ms
+        say("ratios (> 1 means shipway is faster; shipway's restore median is logged as %d ms, i.e. %d to %d ms):"
+            % (round(sw_r * 1000), round(sw_r * 1000), round(hi_s * 1000)))
+
+        def rng(x):
+            lo = x / hi_s
+            if sw_r <= 0:
+                return lo, None, ">= %.0fx" % lo
+            return lo, x / sw_r, "%.0fx to %.0fx" % (lo, x / sw_r)
         if "tar" in V:
-            ratios["tar_zstd_over_shipway_restore"] = med(samples["tar_restore"]) / denom
-            say("  tar+zstd restore / shipway restore  %10.0fx" % ratios["tar_zstd_over_shipway_restore"])
+            lo, hi, txt = rng(med(samples["tar_restore"]))
+            ratios["tar_zstd_over_shipway_restore"] = {"low": lo, "high": hi}
+            say("  tar+zstd restore / shipway restore   %s" % txt)
         if "gcl" in V:
-            ratios["gcl_over_shipway_restore"] = med(samples["gcl_restore"]) / denom
-            say("  gcl restore / shipway restore       %10.0fx" % ratios["gcl_over_shipway_restore"])
+            lo, hi, txt = rng(med(samples["gcl_restore"]))
+            ratios["gcl_over_shipway_restore"] = {"low": lo, "high": hi}
+            say("  gcl restore / shipway restore        %s" % txt)
             ratios["gcl_over_shipway_whole_run"] = med(samples["gcl_wall"]) / med(samples["shipway_wall"])
-            say("  gcl whole run / shipway whole run   %10.1fx" % ratios["gcl_over_shipway_whole_run"])
+            say("  gcl whole run / shipway whole run    %.1fx" % ratios["gcl_over_shipway_whole_run"])
         if "tar" in V:
             ratios["tar_zstd_over_shipway_whole_run"] = med(samples["tar_restore"]) / med(samples["shipway_wall"])
-            say("  tar+zstd restore / shipway whole run %9.1fx" % ratios["tar_zstd_over_shipway_whole_run"])
+            say("  tar+zstd restore / shipway whole run %.1fx" % ratios["tar_zstd_over_shipway_whole_run"])
         say()
     if "shipway" in V:
         say("per-run values (round order):")
@@ -746,6 +757,10 @@ def bench(args, tmp):
     if args.runs < 5:
         notes.append("only %d timed round(s): a trial, not a valid result (use >= 5)" % args.runs)
     notes.append("warm page cache for all variants; timed windows exclude os.sync() + 0.2 s before each run")
+    if "gcl" in V:
+        notes.append("gcl whole run = node start-up, JSON schema validation (on, as a user runs it), the rsync "
+                     "--delete that drops the previous run's target/ from its build dir, the import, the job, "
+                     "the save")
     if notes:
         say("notes:")
         for n in notes:

@@ -4,7 +4,7 @@
 Usage (from anywhere; Python 3 standard library only):
 
     benches/rerun_cached.py [--runs 7] [--no-build] [--out FILE] [--no-save]
-                            [--pipelines gitlab,github]
+                            [--pipelines gitlab,github] [--target-dirs shared]
 
 Run `benches/rerun_cached.py --help` for every option.  Exit status: 0 =
 benchmark completed (goal misses are reported, not fatal); 1 = a run failed
@@ -26,8 +26,16 @@ Method:
   * Environment (same for every run): PATH, locale, TMPDIR, CARGO_HOME /
     RUSTUP_HOME / PYENV_ROOT pinned to their real locations, HOME = a
     scratch dir, NO_COLOR=1, TERM=dumb, and CARGO_TARGET_DIR = a temp dir
-    shared by every run and both pipelines, so the first (compiling) run
-    does not touch this repository's target/.
+    shared by every run and both pipelines (--target-dirs shared, the
+    default), so the first (compiling) run does not touch this repository's
+    target/.  --target-dirs per-pipeline gives each pipeline its own temp
+    CARGO_TARGET_DIR (still shared by that pipeline's warm-up and reruns).
+    Why that matters: shipway runs every job in a per-run workspace,
+    .shipway/runs/<id>/ws/<slot>, and cargo does not rebuild when the same
+    sources show up at a new path with a shared target dir, so a test binary
+    keeps the env!("CARGO_MANIFEST_DIR") of the workspace it was built in.
+    When that workspace is gone (the first pipeline's run), tests that read
+    fixtures through it fail in the second pipeline, on every rerun.
   * Pipelines: `shipway run --json` (the repo's .gitlab-ci.yml) and
     `shipway run --json .github/workflows/ci.yml`.
   * Warm-up: each pipeline runs once (untimed; compiles everything, takes
@@ -38,12 +46,14 @@ Method:
     time.perf_counter() around subprocess.run() of the whole process.
   * Cached share: from the --json result of every rerun, jobs with status
     "cached" / all jobs listed.  Jobs that were not cached are named in the
-    report with their status, so a miss can be traced.
+    report with their status and an excerpt of their log (panics, FAILED
+    and error lines, then the last lines), so a miss can be traced.
   * Goals: >= 95 % of the jobs cached, and a rerun < 200 ms (median wall
     time of the whole process).
 
 The text report goes to benches/results/rerun_cached-<YYYY-MM-DD>.txt
-(--no-save skips it) and the raw samples to the --out JSON file (default:
+(rerun_cached-per-pipeline-<YYYY-MM-DD>.txt with --target-dirs
+per-pipeline; --no-save skips it) and the raw samples to the --out JSON file (default:
 a timestamped file in the temp dir).
 
 The machine has 2 cores and is often busy: use the medians, and compare
@@ -51,8 +61,10 @@ figures from one interleaved run.
 """
 
 import argparse
+import glob
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -164,6 +176,19 @@ def statuses(res):
     return [(j.get("name"), j.get("status")) for j in res["jobs"]]
 
 
+def log_excerpt(repo, run_id, job, n_match=12, n_tail=6):
+    """Panic / FAILED / error lines and the tail of a job's log in run `run_id`."""
+    logs = glob.glob(os.path.join(repo, ".shipway", "runs", str(run_id), "logs", "*-%s.log" % job))
+    if not logs:
+        return ["(no log for job %s in .shipway/runs/%s/logs)" % (job, run_id)]
+    with open(logs[0], encoding="utf-8", errors="replace") as f:
+        lines = [re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]", "", ln.rstrip()) for ln in f]
+    hits = [ln for ln in lines if re.search(r"panicked at|FAILED|^error|Error:|No such file", ln)]
+    out = hits[:n_match]
+    out += ["..."] + [ln for ln in lines[-n_tail:] if ln not in out]
+    return [os.path.relpath(logs[0], repo)] + ["  " + ln for ln in out]
+
+
 def count_by_status(res):
     c = {}
     for _, s in statuses(res):
@@ -183,6 +208,9 @@ def parse_args():
     ap.add_argument("--out", help="JSON file for raw samples (default: timestamped file in the temp dir)")
     ap.add_argument("--no-save", action="store_true",
                     help="do not write the report to benches/results/rerun_cached-<date>.txt")
+    ap.add_argument("--target-dirs", choices=["shared", "per-pipeline"], default="shared",
+                    help="one temp CARGO_TARGET_DIR for all runs of both pipelines (default), "
+                         "or one per pipeline")
     ap.add_argument("--warm-timeout", type=float, default=3600, help="seconds for each warm-up run (default 3600)")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per timed rerun (default 900)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (clone and cargo target dir)")
@@ -225,11 +253,15 @@ def main():
 
 def bench(args, tmp):
     home = os.path.join(tmp, "home")
-    target_dir = os.path.join(tmp, "cargo-target")
     repo = os.path.join(tmp, "repo")
     os.makedirs(home)
-    os.makedirs(target_dir)
-    env = child_env(home, target_dir)
+    envs = {}
+    for key in args.pipelines:
+        td = os.path.join(tmp, "cargo-target" if args.target_dirs == "shared" else "cargo-target-" + key)
+        os.makedirs(td, exist_ok=True)
+        envs[key] = child_env(home, td)
+    env = envs[args.pipelines[0]]
+    target_dir = env["CARGO_TARGET_DIR"] if args.target_dirs == "shared" else os.path.join(tmp, "cargo-target-*")
     p = subprocess.run(["git", "clone", "-q", args.source, repo], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if p.returncode != 0:
         eprint("error: git clone %s failed: %s" % (args.source, p.stderr.decode(errors="replace")))
@@ -255,7 +287,8 @@ def bench(args, tmp):
         "loadavg_start": load_start,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "runs": args.runs,
-        "cargo_target_dir": "temp dir shared by all runs",
+        "cargo_target_dir": "one temp dir shared by all runs" if args.target_dirs == "shared"
+                            else "one temp dir per pipeline, shared by its runs",
     }
     eprint("clone %s (HEAD %s); CARGO_TARGET_DIR %s; %s; load %.2f %.2f %.2f"
            % ((repo, head, target_dir, meta["shipway"]) + tuple(load_start)))
@@ -266,11 +299,13 @@ def bench(args, tmp):
         for key in args.pipelines:
             title, extra = PIPELINES[key]
             eprint("warm-up: shipway run --json %s (compiles; minutes) ..." % " ".join(extra))
-            dt, res, err = run_shipway(args.shipway, extra, repo, env, args.warm_timeout, "warm-up " + title)
+            dt, res, err = run_shipway(args.shipway, extra, repo, envs[key], args.warm_timeout, "warm-up " + title)
             per[key]["warm"] = {"seconds": dt, "status": res.get("status"), "exit": res["_exit"],
                                 "jobs": statuses(res), "run": res.get("run")}
             eprint("  %s: %s in %s; jobs: %s" % (title, res.get("status"), fmt_s(dt),
                                                  ", ".join("%s=%s" % j for j in statuses(res))))
+            per[key]["warm"]["excerpts"] = {n: log_excerpt(repo, res.get("run"), n)
+                                            for n, s in statuses(res) if s not in ("success", "cached")}
             if res.get("status") != "success":
                 notes.append("warm-up of %s ended %r (exit %d); failed jobs are not cached. stderr tail:\n%s"
                              % (title, res.get("status"), res["_exit"], tail(err, 15)))
@@ -280,12 +315,16 @@ def bench(args, tmp):
                 title, extra = PIPELINES[key]
                 os.sync()
                 time.sleep(0.2)
-                dt, res, err = run_shipway(args.shipway, extra, repo, env, args.timeout,
+                dt, res, err = run_shipway(args.shipway, extra, repo, envs[key], args.timeout,
                                            "rerun %d %s" % (r + 1, title))
                 per[key]["samples"].append(dt)
                 per[key]["results"].append({"seconds": dt, "status": res.get("status"), "exit": res["_exit"],
                                             "run": res.get("run"), "jobs": statuses(res)})
                 c = count_by_status(res)
+                for n, s in statuses(res):
+                    if s != "cached" and n not in per[key].setdefault("excerpts", {}):
+                        per[key]["excerpts"][n] = ["rerun %d, status %s, run %s:" % (r + 1, s, res.get("run"))] \
+                            + log_excerpt(repo, res.get("run"), n)
                 parts.append("%s %s (%d/%d cached)" % (key, fmt_s(dt), c.get("cached", 0), len(res["jobs"])))
             eprint("  round %d/%d: %s" % (r + 1, args.runs, ", ".join(parts)))
     except BenchError as e:
@@ -304,7 +343,9 @@ def bench(args, tmp):
     say("load average %.2f %.2f %.2f at start, %.2f %.2f %.2f at end" % (tuple(load_start) + tuple(load_end)))
     say("shipway: %s (%s)%s" % (meta["shipway"], args.shipway,
                                 "; built from a working tree with uncommitted changes" if src_dirty else ""))
-    say("repo: clean git clone of %s at %s; CARGO_TARGET_DIR = shared temp dir" % (args.source, head))
+    say("repo: clean git clone of %s at %s; CARGO_TARGET_DIR = %s"
+        % (args.source, head, "one temp dir shared by all runs of both pipelines" if args.target_dirs == "shared"
+           else "one temp dir per pipeline (shared by its warm-up and reruns)"))
     say()
     say("warm-up (untimed):")
     for key in args.pipelines:
@@ -350,6 +391,10 @@ def bench(args, tmp):
         for k in any_miss:
             for m in summary[k]["not_cached"]:
                 say("  %s: %s" % (PIPELINES[k][0], m))
+            for n, lines in per[k].get("excerpts", {}).items():
+                say("  log excerpt, %s job %s (first rerun that ran it):" % (PIPELINES[k][0], n))
+                for ln in lines:
+                    say("    " + ln)
     say()
     say("goals (>= %.0f%% of jobs cached; rerun < %.0f ms, median wall time of the process):"
         % (GOAL_CACHED_SHARE * 100, GOAL_WALL_S * 1000))
@@ -381,7 +426,8 @@ def bench(args, tmp):
     sys.stdout.write(text)
     if not args.no_save:
         os.makedirs(RESULTS_DIR, exist_ok=True)
-        path = os.path.join(RESULTS_DIR, "rerun_cached-%s.txt" % time.strftime("%Y-%m-%d"))
+        path = os.path.join(RESULTS_DIR, "rerun_cached-%s%s.txt" % (
+            "" if args.target_dirs == "shared" else "per-pipeline-", time.strftime("%Y-%m-%d")))
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
         print("report saved: %s" % os.path.relpath(path, REPO_ROOT))
