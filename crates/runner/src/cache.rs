@@ -209,7 +209,11 @@ impl CacheStore {
         let started = Instant::now();
         let mut warnings = Vec::new();
         for p in paths {
-            check_inside(ws, p).map_err(|why| CacheError::Unsafe { key: key.into(), path: p.clone(), why })?;
+            workspace::check_inside(ws, p).map_err(|why| CacheError::Unsafe {
+                key: key.into(),
+                path: p.clone(),
+                why,
+            })?;
         }
         let tmp = self.tmp();
         let data = tmp.join("data");
@@ -348,29 +352,6 @@ fn merge_move(src: &Path, dst: &Path) -> io::Result<()> {
                     workspace::remove_tree(&to)?;
                 }
                 std::fs::rename(&from, &to)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A saved path must be relative, free of `..`, and not reach outside `ws`
-/// through a symlink (itself or a parent).
-fn check_inside(ws: &Path, rel: &str) -> Result<(), String> {
-    let clean = workspace::safe_relative(rel)?;
-    let mut cur = ws.to_path_buf();
-    for part in clean.split('/') {
-        cur.push(part);
-        if let Ok(m) = std::fs::symlink_metadata(&cur)
-            && m.file_type().is_symlink()
-        {
-            let target = std::fs::read_link(&cur).unwrap_or_default();
-            let resolved = if target.is_absolute() { target.clone() } else { cur.parent().unwrap_or(ws).join(&target) };
-            let (Ok(r), Ok(w)) = (std::fs::canonicalize(&resolved), std::fs::canonicalize(ws)) else {
-                return Err(format!("is a symlink to `{}`, which does not exist", target.display()));
-            };
-            if !r.starts_with(&w) {
-                return Err(format!("is a symlink to `{}`, outside the job workspace", target.display()));
             }
         }
     }

@@ -1225,10 +1225,11 @@ fn collect_outputs(ctx: &JobCtx, ws: &Path, succeeded: bool, failed: bool, sink:
     }
     let dest = ctx.run_dir.path.join("artifacts").join(format!("{:03}", ctx.index));
     let (bytes, warns) = workspace::copy_files(ws, &dest, &files);
-    for w in warns {
+    for w in &warns {
         sink.line(&format!("WARNING: artifacts: {w}"));
     }
-    sink.line(&format!("Uploading artifacts: {} files, {} bytes", files.len(), bytes));
+    let stored = files.len().saturating_sub(warns.len());
+    sink.line(&format!("Uploading artifacts: {stored} files, {bytes} bytes"));
     let expire_secs = match a.expire_in.as_deref() {
         None => Some(DEFAULT_EXPIRE_SECS),
         Some(text) => match crate::time::parse_expire_in(text) {
@@ -1242,7 +1243,7 @@ fn collect_outputs(ctx: &JobCtx, ws: &Path, succeeded: bool, failed: bool, sink:
     out.artifacts.push(ArtifactOut {
         name: a.name.clone().unwrap_or_else(|| "artifacts".into()),
         dir: dest.clone(),
-        files: files.len() as u64,
+        files: stored as u64,
         bytes,
         expire_secs,
         digest: crate::keys::tree_digest(Some(&dest)),

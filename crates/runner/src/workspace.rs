@@ -510,7 +510,12 @@ pub fn select(
         }
     }
     for p in &pats {
-        if !p.contains('*') && !workspace.join(p).exists() {
+        if p.contains('*') {
+            continue;
+        }
+        if let Err(why) = check_inside(workspace, p) {
+            warnings.push(format!("{p}: {why}; not collected"));
+        } else if !workspace.join(p).exists() {
             warnings.push(format!("{p}: no matching files"));
         }
     }
@@ -606,6 +611,29 @@ pub fn tree_size(dir: &Path) -> u64 {
         .filter_map(|e| e.metadata().ok())
         .map(|m| m.len())
         .sum()
+}
+
+/// A saved path must be relative, free of `..`, and not reach outside `ws`
+/// through a symlink (itself or a parent).
+pub fn check_inside(ws: &Path, rel: &str) -> Result<(), String> {
+    let clean = safe_relative(rel)?;
+    let mut cur = ws.to_path_buf();
+    for part in clean.split('/') {
+        cur.push(part);
+        if let Ok(m) = std::fs::symlink_metadata(&cur)
+            && m.file_type().is_symlink()
+        {
+            let target = std::fs::read_link(&cur).unwrap_or_default();
+            let resolved = if target.is_absolute() { target.clone() } else { cur.parent().unwrap_or(ws).join(&target) };
+            let (Ok(r), Ok(w)) = (std::fs::canonicalize(&resolved), std::fs::canonicalize(ws)) else {
+                return Err(format!("is a symlink to `{}`, which does not exist", target.display()));
+            };
+            if !r.starts_with(&w) {
+                return Err(format!("is a symlink to `{}`, outside the job workspace", target.display()));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

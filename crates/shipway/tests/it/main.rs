@@ -8,3 +8,4 @@ mod differential;
 mod differential_github;
 mod github;
 mod harness;
+mod skipping;
