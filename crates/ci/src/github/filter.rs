@@ -30,6 +30,13 @@ pub fn compile(pattern: &str) -> Result<Pattern, String> {
     while i < chars.len() {
         let c = chars[i];
         match c {
+            // `**/` also matches no directory at all: `**/README.md`
+            // matches the root README.md, `a/**/b` matches `a/b`.
+            '*' if chars.get(i + 1) == Some(&'*') && chars.get(i + 2) == Some(&'/') => {
+                re.push_str("(?:.*/)?");
+                i += 3;
+                continue;
+            }
             '*' if chars.get(i + 1) == Some(&'*') => {
                 re.push_str(".*");
                 i += 2;
@@ -119,6 +126,12 @@ mod tests {
         assert!(!m("*.js", "src/app.js"));
         assert!(m("docs/**", "docs/a/b.md"));
         assert!(m("**/docs/**", "a/docs/b.md"));
+        assert!(m("**/docs/**", "docs/hello.md"));
+        assert!(m("**/README.md", "README.md"));
+        assert!(m("**/README.md", "server/README.md"));
+        assert!(!m("**/README.md", "xREADME.md"));
+        assert!(m("a/**/b", "a/b"));
+        assert!(m("a/**/b", "a/x/y/b"));
         assert!(m("*feature", "my-feature"));
         assert!(m("ver*", "version"));
         assert!(m("1.?", "1."));
