@@ -31,12 +31,20 @@ use std::time::{Duration, Instant};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CacheError {
-    #[error("cache `{key}` is in use by another job")]
+    #[error("cache `{}` is in use by another job", shown(key))]
     Busy { key: String },
-    #[error("cache `{key}`: {source}")]
+    #[error("cache `{}`: {source}", shown(key))]
     Io { key: String, source: io::Error },
-    #[error("cache `{key}`: `{path}` {why}")]
+    #[error("cache `{}`: `{path}` {why}", shown(key))]
     Unsafe { key: String, path: String, why: String },
+}
+
+/// The namespaces that keep the caches of each style apart in one store.
+const NAMESPACES: [&str; 3] = ["gitlab:", "gh:", "rust-cache:"];
+
+/// A store key as the pipeline wrote it (without the style's namespace).
+pub fn shown(key: &str) -> &str {
+    NAMESPACES.iter().find_map(|ns| key.strip_prefix(ns)).unwrap_or(key)
 }
 
 /// How an entry is looked up.
@@ -285,6 +293,11 @@ impl CacheStore {
             let _ = workspace::remove_tree(&old);
         }
         Ok(Moved { files, bytes, elapsed: started.elapsed(), warnings })
+    }
+
+    /// Whether a job holds `key` right now (taken, or being saved).
+    pub fn is_busy(&self, key: &str) -> bool {
+        crate::lock::is_held(&self.lock_path(key))
     }
 
     fn touch(&self, key: &str) {

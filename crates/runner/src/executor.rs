@@ -12,9 +12,9 @@ use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -447,7 +447,11 @@ pub fn run(
     // Finished job threads may still be cleaning their workspace; they are
     // joined at the end so a job's result is never delayed by cleanup.
     let mut finishing: Vec<JoinHandle<()>> = Vec::new();
-    let pool: Arc<Mutex<Vec<(PathBuf, Manifest)>>> = Arc::new(Mutex::new(Vec::new()));
+    let slots = {
+        let state_dir = run_dir.path.parent().and_then(Path::parent).unwrap_or(&run_dir.path);
+        let project = snapshot.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Arc::new(crate::slots::Slots::new(state_dir, &project))
+    };
     // Set on the first interrupt; job threads check it between steps, so a
     // cancel that arrives after a script ended still stops the job.
     let canceled = Arc::new(AtomicBool::new(false));
@@ -564,7 +568,7 @@ pub fn run(
                 opts: opts.clone(),
                 tx: inbox.tx.clone(),
                 run_id: run_dir.id,
-                pool: pool.clone(),
+                slots: slots.clone(),
                 canceled: canceled.clone(),
             };
             let tx = inbox.tx.clone();
@@ -704,8 +708,8 @@ pub fn run(
         }
     }
     let jobs = results.into_iter().map(|r| r.unwrap_or_else(|| JobResult::settled(JobStatus::Canceled))).collect();
+    slots.finish();
     if !opts.keep_workspaces {
-        let _ = workspace::remove_tree(&run_dir.path.join("ws"));
         let _ = workspace::remove_tree(&run_dir.path.join("cache"));
     }
     RunResult { jobs, interrupted: interrupted > 0, duration: started.elapsed() }
@@ -727,8 +731,8 @@ pub(crate) struct JobCtx {
     pub(crate) opts: RunOptions,
     pub(crate) tx: Sender<Msg>,
     run_id: u64,
-    /// Workspaces of finished jobs, ready to be reset for the next job.
-    pool: Arc<Mutex<Vec<(PathBuf, Manifest)>>>,
+    /// The run's workspace slots (finished jobs' slots are reset for the next).
+    slots: Arc<crate::slots::Slots>,
     pub(crate) canceled: Arc<AtomicBool>,
 }
 
@@ -874,12 +878,27 @@ fn execute_job(ctx: JobCtx, control: Receiver<Control>) {
         coverage_hit: None,
         signal: None,
     };
-    // Reuse a finished job's workspace when there is one (reset to the
-    // snapshot, see `Snapshot::reset`), unless workspaces are kept for
-    // inspection.
-    let reused = if ctx.opts.keep_workspaces { None } else { ctx.pool.lock().ok().and_then(|mut p| p.pop()) };
-    let (ws, mut manifest) =
-        reused.unwrap_or_else(|| (ctx.run_dir.path.join("ws").join(format!("{:03}", ctx.index)), Manifest::default()));
+    // A stable workspace slot (see `slots`): a finished job's, reset to the
+    // snapshot, or a free one. Kept workspaces get their own directory in the
+    // run instead, which later runs leave alone.
+    let (slot, ws, mut manifest) = if ctx.opts.keep_workspaces {
+        (None, ctx.run_dir.path.join("ws").join(format!("{:03}", ctx.index)), Manifest::default())
+    } else {
+        match ctx.slots.acquire() {
+            Ok((slot, manifest)) => {
+                let ws = slot.path.clone();
+                (Some(slot), ws, manifest)
+            }
+            Err(e) => {
+                sink.line(&format!("shipway: no workspace for this job: {e}"));
+                sink.flush();
+                let mut result = JobResult::settled(JobStatus::Failed);
+                result.log = Some(log_path);
+                let _ = ctx.tx.send(Msg::Done(ctx.index, result, None));
+                return;
+            }
+        }
+    };
     let fresh = !ws.exists();
     let (status, exit_code, attempts, copy, outputs) = if job.github.is_some() {
         crate::github::run_job(&ctx, &ws, fresh, &mut manifest, &control, &mut sink)
@@ -899,11 +918,9 @@ fn execute_job(ctx: JobCtx, control: Receiver<Control>) {
         cached_from: None,
         signal: sink.signal,
     };
-    if !ctx.opts.keep_workspaces
-        && !manifest.is_broken()
-        && let Ok(mut p) = ctx.pool.lock()
-    {
-        p.push((ws, manifest));
+    if let Some(slot) = slot {
+        let keep = (!manifest.is_broken()).then_some(manifest);
+        ctx.slots.release(slot, keep);
     }
     let _ = ctx.tx.send(Msg::Done(ctx.index, result, outputs));
 }
@@ -1332,6 +1349,7 @@ fn restore_caches(ctx: &JobCtx, ws: &Path, sink: &mut LogSink) -> Vec<CacheUse> 
             }
         };
         let mut lease = None;
+        let mut busy = false;
         if c.policy != CachePolicy::Push {
             let full = format!("gitlab:{key}");
             if c.policy == CachePolicy::PullPush && !ctx.opts.keep_workspaces {
@@ -1347,7 +1365,10 @@ fn restore_caches(ctx: &JobCtx, ws: &Path, sink: &mut LogSink) -> Vec<CacheUse> 
                         lease = Some(l);
                     }
                     Ok(None) => {}
-                    Err(e @ crate::cache::CacheError::Busy { .. }) => sink.line(&format!("{e}; going without it")),
+                    Err(e @ crate::cache::CacheError::Busy { .. }) => {
+                        busy = true;
+                        sink.line(&format!("{e}; looking for a copy to restore instead"));
+                    }
                     Err(e) => sink.line(&format!("WARNING: {e}")),
                 }
             }
@@ -1365,7 +1386,7 @@ fn restore_caches(ctx: &JobCtx, ws: &Path, sink: &mut LogSink) -> Vec<CacheUse> 
                             }
                             sink.line(&format!(
                                 "Restored cache `{}` by copying ({} files, {:.1} MB in {} ms)",
-                                hit.trim_start_matches("gitlab:"),
+                                crate::cache::shown(&hit),
                                 m.files,
                                 m.bytes as f64 / 1e6,
                                 m.elapsed.as_millis()
@@ -1375,6 +1396,7 @@ fn restore_caches(ctx: &JobCtx, ws: &Path, sink: &mut LogSink) -> Vec<CacheUse> 
                         Ok(None) => sink.line(&format!("No cache for key `{key}` yet")),
                         Err(e) => sink.line(&format!("{e}; going without it")),
                     },
+                    None if busy => sink.line(&format!("Cache `{key}` is in use by another job; going without it")),
                     None => sink.line(&format!("No cache for key `{key}` yet")),
                 }
             }

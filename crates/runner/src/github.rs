@@ -854,7 +854,7 @@ impl JobRun<'_> {
         for c in pending {
             if !succeeded && !c.always {
                 if c.lease.is_some() {
-                    sink.line(&format!("Post job: cache `{}` dropped (the job failed)", c.key));
+                    sink.line(&format!("Post job: cache `{}` dropped (the job failed)", crate::cache::shown(&c.key)));
                 }
                 continue;
             }
@@ -867,7 +867,7 @@ impl JobRun<'_> {
                     }
                     sink.line(&format!(
                         "Post job: cache saved with key `{}` ({} files, {:.1} MB in {} ms)",
-                        c.key.trim_start_matches("gh:"),
+                        crate::cache::shown(&c.key),
                         m.files,
                         m.bytes as f64 / 1e6,
                         m.elapsed.as_millis()
@@ -883,13 +883,23 @@ impl JobRun<'_> {
         }
     }
 
-    /// The key of a `Swatinem/rust-cache` entry: like the action's, from
-    /// the job, the toolchain, the lockfiles and manifests, and the inputs.
-    fn rust_cache_key(&self, args: &IndexMap<String, String>) -> String {
-        let mut h = sha2::Sha256::new();
+    /// The key of a `Swatinem/rust-cache` entry and the prefix it may be
+    /// restored from, shaped like the action's: `v0-rust-<job>-<env hash>-`
+    /// (the job, or `shared-key`; the toolchain and the cargo/rust
+    /// environment) followed by a hash of the lockfiles and manifests. When
+    /// the lockfile changes, the previous entry of the same prefix is
+    /// restored, as the action's restore key does.
+    fn rust_cache_key(&self, args: &IndexMap<String, String>) -> (String, String) {
         use sha2::Digest;
+        let mut env = sha2::Sha256::new();
         let toolchain = crate::keys::Toolchains::default().versions("", &self.ctx.opts.base_env);
-        h.update(toolchain.as_bytes());
+        env.update(toolchain.as_bytes());
+        for (k, v) in &self.env {
+            if k.starts_with("CARGO") || k.starts_with("RUST") || k == "CC" || k == "CFLAGS" {
+                env.update(format!("{k}={v}\n").as_bytes());
+            }
+        }
+        let mut lock = sha2::Sha256::new();
         let mut files: Vec<&String> = self
             .ctx
             .snapshot
@@ -899,20 +909,17 @@ impl JobRun<'_> {
             .collect();
         files.sort();
         for f in files {
-            h.update(f.as_bytes());
-            h.update(std::fs::read(self.ws.join(f)).unwrap_or_default());
-        }
-        for (k, v) in &self.env {
-            if k.starts_with("CARGO") || k.starts_with("RUST") || k == "CC" || k == "CFLAGS" {
-                h.update(format!("{k}={v}\n").as_bytes());
-            }
+            lock.update(f.as_bytes());
+            lock.update(std::fs::read(self.ws.join(f)).unwrap_or_default());
         }
         let job = match args.get("shared-key").filter(|k| !k.is_empty()) {
             Some(shared) => shared.clone(),
             None => format!("{}-{}", self.gh.id, args.get("key").cloned().unwrap_or_default()),
         };
         let prefix = args.get("prefix-key").filter(|k| !k.is_empty()).cloned().unwrap_or_else(|| "v0-rust".into());
-        format!("rust-cache:{prefix}-{job}-{}", &crate::keys::hex(&h.finalize())[..16])
+        let restore = format!("rust-cache:{prefix}-{job}-{}-", &crate::keys::hex(&env.finalize())[..8]);
+        let key = format!("{restore}{}", &crate::keys::hex(&lock.finalize())[..16]);
+        (key, restore)
     }
 
     fn builtin(
@@ -1117,7 +1124,7 @@ impl JobRun<'_> {
                         "rust-cache: CARGO_TARGET_DIR is set ({t}); cargo builds there, not in the workspace"
                     ));
                 }
-                let key = self.rust_cache_key(args);
+                let (key, restore) = self.rust_cache_key(args);
                 let store = match crate::executor::cache_store(&self.ctx.run_dir) {
                     Ok(s) => s,
                     Err(e) => return fail(format!("Swatinem/rust-cache: the cache store cannot be opened: {e}"), sink),
@@ -1125,20 +1132,31 @@ impl JobRun<'_> {
                 let mut hit = false;
                 let mut lease = None;
                 if !self.ctx.opts.keep_workspaces && !rel.is_empty() {
-                    match store.take(&key, self.ws) {
-                        Ok(Some((l, m))) => {
+                    // The exact key, else the newest entry of the restore
+                    // prefix (an older lockfile): that one moves to the new
+                    // key when the job saves.
+                    let mut taken = store.take(&key, self.ws).map(|t| t.map(|t| (t, key.clone())));
+                    if matches!(taken, Ok(None))
+                        && let Some(older) = store.find(&[crate::cache::Lookup::Prefix(&restore)])
+                    {
+                        taken = store.take(&older, self.ws).map(|t| t.map(|t| (t, older)));
+                    }
+                    match taken {
+                        Ok(Some(((l, m), from))) => {
                             sink.line(&format!(
-                                "rust-cache: restored {} from `{key}` by moving it in ({} files, {:.1} MB in {} ms)",
+                                "rust-cache: restored {} from `{}`{} by moving it in ({} files, {:.1} MB in {} ms)",
                                 rel.join(", "),
+                                crate::cache::shown(&from),
+                                if from == key { "" } else { " (restore key)" },
                                 m.files,
                                 m.bytes as f64 / 1e6,
                                 m.elapsed.as_millis()
                             ));
-                            let _ = self.ctx.tx.send(Msg::CacheUsed(key.clone()));
+                            let _ = self.ctx.tx.send(Msg::CacheUsed(from.clone()));
+                            hit = from == key;
                             lease = Some(l);
-                            hit = true;
                         }
-                        Ok(None) => sink.line(&format!("rust-cache: no entry for `{key}` yet")),
+                        Ok(None) => sink.line(&format!("rust-cache: no entry for `{}` yet", crate::cache::shown(&key))),
                         Err(e) => sink.line(&format!("rust-cache: {e}; going without it")),
                     }
                 }
@@ -1219,7 +1237,7 @@ impl JobRun<'_> {
                         }
                         sink.line(&format!(
                             "Cache restored from key: {}{}",
-                            k.trim_start_matches("gh:"),
+                            crate::cache::shown(k),
                             if *e { "" } else { " (restore-keys)" }
                         ));
                     }
@@ -1242,7 +1260,7 @@ impl JobRun<'_> {
                 ok(&[
                     ("cache-hit", exact_hit.to_string()),
                     ("cache-primary-key", key.clone()),
-                    ("cache-matched-key", matched.trim_start_matches("gh:").to_string()),
+                    ("cache-matched-key", crate::cache::shown(&matched).to_string()),
                 ])
             }
             "actions/upload-artifact" => {

@@ -14,5 +14,6 @@ pub mod lock;
 pub mod mask;
 pub mod process;
 pub mod project;
+pub mod slots;
 pub mod time;
 pub mod workspace;

@@ -485,6 +485,15 @@ fn gc(args: GcArgs) -> Result<i32, Fail> {
             ws.1 += bytes;
         }
     }
+    // Workspace slots (`.shipway/ws/<n>`) that a dead run left with content.
+    for dir in runner::slots::leftovers(&state) {
+        let bytes = dir_size(&dir);
+        if !args.dry_run {
+            runner::workspace::remove_tree(&dir).map_err(internal)?;
+        }
+        ws.0 += 1;
+        ws.1 += bytes;
+    }
     report.insert("workspaces".into(), json!({"deleted": ws.0, "bytes": ws.1}));
     // 4. Cache entries past the size budget, least recently used first.
     let (n, bytes, kept) = gc_cache(&state, store, budget, args.dry_run)?;
@@ -539,6 +548,16 @@ fn gc_cache(state: &Path, store: &mut dyn Store, budget: u64, dry_run: bool) -> 
         total = total.saturating_sub(bytes);
         n += 1;
         freed += bytes;
+    }
+    // Records of entries that are gone from disk (a rust-cache entry taken
+    // from an older key moves to the new one) are dropped too.
+    if !dry_run {
+        let on_disk: std::collections::HashSet<String> = cache.entries().into_iter().map(|e| e.key).collect();
+        for r in store.cache_entries().map_err(internal)? {
+            if !on_disk.contains(&r.key) && !cache.is_busy(&r.key) {
+                store.delete_cache_entry(&r.key).map_err(internal)?;
+            }
+        }
     }
     Ok((n, freed, total))
 }

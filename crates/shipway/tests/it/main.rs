@@ -3,9 +3,11 @@
 //! job logs. `differential` compares job outcomes with gitlab-ci-local (slow;
 //! gated by `SHIPWAY_SLOW_TESTS=1`).
 
+mod caches;
 mod cli;
 mod differential;
 mod differential_github;
 mod github;
 mod harness;
+mod rerun;
 mod skipping;
