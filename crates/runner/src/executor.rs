@@ -1204,12 +1204,41 @@ fn humantime_now() -> String {
     crate::time::iso8601(secs)
 }
 
+/// Artifact and cache paths as the job sees them: variables only known at
+/// run time (`$CI_PROJECT_DIR`, `$CI_JOB_ID`; the others were expanded when
+/// the pipeline was compiled) are expanded, and an absolute path inside the
+/// workspace is made relative, as GitLab Runner does. Anything else that is
+/// absolute stays so, and is rejected where it is used.
+fn runtime_paths(ctx: &JobCtx, ws: &Path, paths: &[String]) -> Vec<String> {
+    if !paths.iter().any(|p| p.contains('$') || p.starts_with('/')) {
+        return paths.to_vec();
+    }
+    let env = job_env(ctx, ws, &[], 1, None);
+    let lookup = |k: &str| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    paths
+        .iter()
+        .map(|p| {
+            let p = ci::vars::expand(p, &lookup);
+            match workspace::relative_in(ws, &p) {
+                Ok(rel) if p.starts_with('/') => {
+                    if rel.is_empty() {
+                        ".".to_string()
+                    } else {
+                        rel
+                    }
+                }
+                _ => p,
+            }
+        })
+        .collect()
+}
+
 fn collect_outputs(ctx: &JobCtx, ws: &Path, succeeded: bool, failed: bool, sink: &mut LogSink) -> JobOutputs {
     let job = &ctx.job;
     let mut out = JobOutputs::default();
     let Some(a) = &job.artifacts else { return out };
     // Reports are collected whatever the job's result, as GitLab does.
-    for f in &a.dotenv {
+    for f in &runtime_paths(ctx, ws, &a.dotenv) {
         match workspace::safe_relative(f) {
             Ok(rel) => match std::fs::read_to_string(ws.join(&rel)) {
                 Ok(text) => {
@@ -1236,7 +1265,9 @@ fn collect_outputs(ctx: &JobCtx, ws: &Path, succeeded: bool, failed: bool, sink:
     let mut paths = a.paths.clone();
     paths.extend(a.dotenv.iter().cloned());
     paths.extend(a.junit.iter().cloned());
-    let (files, warns) = workspace::select(ws, &paths, &a.exclude, a.untracked.then_some(&tracked));
+    let paths = runtime_paths(ctx, ws, &paths);
+    let exclude = runtime_paths(ctx, ws, &a.exclude);
+    let (files, warns) = workspace::select(ws, &paths, &exclude, a.untracked.then_some(&tracked));
     for w in warns {
         sink.line(&format!("WARNING: artifacts: {w}"));
     }
@@ -1460,7 +1491,7 @@ fn save_caches(ctx: &JobCtx, ws: &Path, uses: Vec<CacheUse>, succeeded: bool, si
             continue;
         }
         let tracked: HashSet<&str> = ctx.snapshot.files.iter().map(|s| s.as_str()).collect();
-        let paths = cache_paths(ws, &c.paths, c.untracked.then_some(&tracked), sink);
+        let paths = cache_paths(ws, &runtime_paths(ctx, ws, &c.paths), c.untracked.then_some(&tracked), sink);
         let full = format!("gitlab:{}", u.key);
         match store.save(&full, ws, &paths, !ctx.opts.keep_workspaces, u.lease) {
             Ok(m) => {

@@ -766,7 +766,7 @@ impl JobRun<'_> {
             return StepEnd::Failure(IndexMap::new());
         };
         let cwd = match wd {
-            Some(w) if !w.is_empty() => match workspace::safe_relative(w.trim_start_matches("./")) {
+            Some(w) if !w.is_empty() => match workspace::relative_in(self.ws, w) {
                 Ok(rel) if rel.is_empty() || rel == "." => self.ws.to_path_buf(),
                 Ok(rel) => self.ws.join(rel),
                 Err(_) if Path::new(w).is_absolute() && Path::new(w).starts_with(self.ws) => PathBuf::from(w),
@@ -1111,7 +1111,7 @@ impl JobRun<'_> {
                 let targets = if targets.is_empty() { vec!["target".to_string()] } else { targets };
                 let mut rel = Vec::new();
                 for t in &targets {
-                    match workspace::safe_relative(t) {
+                    match workspace::relative_in(self.ws, t) {
                         Ok(r) => rel.push(r),
                         Err(e) => return fail(format!("Swatinem/rust-cache: workspace {e}"), sink),
                     }
@@ -1192,7 +1192,7 @@ impl JobRun<'_> {
                 }
                 let mut rel = Vec::new();
                 for p in &paths {
-                    match workspace::safe_relative(p.trim_start_matches("./")) {
+                    match workspace::relative_in(self.ws, p) {
                         Ok(r) => rel.push(r),
                         Err(_) => sink.line(&format!(
                             "Warning: cache path `{p}` is outside the workspace; not cached by shipway"
@@ -1441,7 +1441,7 @@ impl JobRun<'_> {
                 Some(p) => (true, p),
                 None => (false, l),
             };
-            match workspace::safe_relative(p.trim_start_matches("./")) {
+            match workspace::relative_in(self.ws, p) {
                 Ok(r) => {
                     if neg {
                         exclude.push(r)
@@ -1552,7 +1552,7 @@ impl JobRun<'_> {
     fn download_artifact(&mut self, args: &IndexMap<String, String>, sink: &mut LogSink) -> StepEnd {
         let root = self.artifacts_root();
         let target = args.get("path").filter(|p| !p.is_empty()).cloned().unwrap_or_default();
-        let target_rel = match workspace::safe_relative(target.trim_start_matches("./")) {
+        let target_rel = match workspace::relative_in(self.ws, &target) {
             Ok(r) => r,
             Err(e) => {
                 sink.line(&format!("\u{1b}[31;1mError: download-artifact path `{target}`: {e}\u{1b}[0;m"));

@@ -401,6 +401,28 @@ pub fn remove_tree(path: &Path) -> io::Result<()> {
 
 /// A path from a pipeline, made safe: relative, normalized, inside the
 /// workspace. `Err` explains why it is rejected.
+/// [`safe_relative`] for a path that may also be written as an absolute
+/// path inside the workspace (`$CI_PROJECT_DIR/build`,
+/// `${{ github.workspace }}/target`): that is made relative, as GitLab
+/// Runner and the GitHub actions do. Any other absolute path is rejected.
+pub fn relative_in(ws: &Path, p: &str) -> Result<String, String> {
+    let t = p.trim();
+    if t.starts_with('/') {
+        let abs = Path::new(t);
+        let inner = abs
+            .strip_prefix(ws)
+            .ok()
+            .map(Path::to_path_buf)
+            .or_else(|| ws.canonicalize().ok().and_then(|c| abs.strip_prefix(c).ok().map(Path::to_path_buf)));
+        if let Some(rest) = inner {
+            return safe_relative(&rest.to_string_lossy()).map_err(|_| {
+                format!("`{p}` leaves the job's workspace through `..`; paths must stay inside the job's workspace")
+            });
+        }
+    }
+    safe_relative(t.strip_prefix("./").unwrap_or(t))
+}
+
 pub fn safe_relative(p: &str) -> Result<String, String> {
     let trimmed = p.trim();
     if trimmed.starts_with('/') {
@@ -714,6 +736,13 @@ mod tests {
 
     #[test]
     fn rejects_escaping_paths() {
+        let ws = Path::new("/w/ws/0/proj");
+        assert_eq!(relative_in(ws, "/w/ws/0/proj/target").unwrap(), "target");
+        assert_eq!(relative_in(ws, "/w/ws/0/proj").unwrap(), "");
+        assert_eq!(relative_in(ws, "./a/b").unwrap(), "a/b");
+        assert!(relative_in(ws, "/w/ws/0/proj/../x").is_err());
+        assert!(relative_in(ws, "/w/ws/0/projx").is_err());
+        assert!(relative_in(ws, "/etc").is_err());
         assert!(safe_relative("../x").is_err());
         assert!(safe_relative("/etc").is_err());
         assert!(safe_relative("a/../../x").is_err());

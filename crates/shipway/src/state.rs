@@ -29,8 +29,20 @@ pub(crate) fn open_store(state: &Path) -> Result<(Box<dyn Store>, Vec<i64>), Str
     let recovered = store
         .recover(
             &mut |id| runner::lock::is_held(&RunDir { id: id as u64, path: runs.join(id.to_string()) }.lock_path()),
-            runner::time::now_ms(),
+            &mut |id| last_log_write(&runs.join(id.to_string()).join("logs")),
         )
         .map_err(|e| e.to_string())?;
     Ok((store, recovered.runs))
+}
+
+/// When a log in `dir` was last written (ms since the epoch): the last sign
+/// of life of a run that died.
+fn last_log_write(dir: &Path) -> Option<i64> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.metadata().ok()?.modified().ok())
+        .filter_map(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64)
+        .max()
 }

@@ -192,8 +192,15 @@ pub trait Store: Send {
     /// Set a run's final status and end time.
     fn finish_run(&mut self, run: i64, status: &str, ended_ms: i64) -> Result<()>;
     /// Mark every `running` run whose owner is gone (`alive` says no) as
-    /// `interrupted`, with its unfinished jobs.
-    fn recover(&mut self, alive: &mut dyn FnMut(i64) -> bool, now_ms: i64) -> Result<Recovered>;
+    /// `interrupted`, with its unfinished jobs. Its end time is the latest
+    /// of what the store knows (job starts and ends) and `last_seen(run)`,
+    /// the caller's evidence of later activity (say, when a log was last
+    /// written).
+    fn recover(
+        &mut self,
+        alive: &mut dyn FnMut(i64) -> bool,
+        last_seen: &mut dyn FnMut(i64) -> Option<i64>,
+    ) -> Result<Recovered>;
     fn runs(&mut self, limit: usize) -> Result<Vec<RunRecord>>;
     fn run(&mut self, id: i64) -> Result<Option<RunRecord>>;
     fn last_run(&mut self) -> Result<Option<i64>>;

@@ -186,26 +186,38 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn recover(&mut self, alive: &mut dyn FnMut(i64) -> bool, now_ms: i64) -> Result<Recovered> {
-        let running: Vec<i64> = {
-            let mut st = self.conn.prepare("SELECT id FROM runs WHERE status = ?1").ctx("find running runs")?;
-            st.query_map([run_status::RUNNING], |r| r.get(0))
+    fn recover(
+        &mut self,
+        alive: &mut dyn FnMut(i64) -> bool,
+        last_seen: &mut dyn FnMut(i64) -> Option<i64>,
+    ) -> Result<Recovered> {
+        let running: Vec<(i64, i64)> = {
+            let mut st =
+                self.conn.prepare("SELECT id, started_ms FROM runs WHERE status = ?1").ctx("find running runs")?;
+            st.query_map([run_status::RUNNING], |r| Ok((r.get(0)?, r.get(1)?)))
                 .ctx("find running runs")?
                 .collect::<rusqlite::Result<_>>()
                 .ctx("read runs")?
         };
         let mut out = Recovered::default();
-        for id in running {
+        for (id, started) in running {
             if alive(id) {
                 continue;
             }
             let tx = self.conn.transaction().ctx("begin recovery")?;
-            // The end is unknown; the last thing written is the best guess.
+            // The end is unknown; the last activity seen is the best guess.
+            let known: Option<i64> = tx
+                .query_row(
+                    "SELECT MAX(MAX(started_ms + COALESCE(duration_ms, 0)), MAX(started_ms)) FROM jobs
+                     WHERE run = ?1 AND started_ms IS NOT NULL",
+                    [id],
+                    |r| r.get(0),
+                )
+                .ctx("find the last job activity")?;
+            let ended = [Some(started), known, last_seen(id)].into_iter().flatten().max().unwrap_or(started);
             tx.execute(
-                "UPDATE runs SET status = ?2, ended_ms = COALESCE(
-                    (SELECT MAX(started_ms + COALESCE(duration_ms, 0)) FROM jobs WHERE run = ?1), started_ms)
-                 WHERE id = ?1 AND status = ?3",
-                params![id, run_status::INTERRUPTED, run_status::RUNNING],
+                "UPDATE runs SET status = ?2, ended_ms = ?4 WHERE id = ?1 AND status = ?3",
+                params![id, run_status::INTERRUPTED, run_status::RUNNING, ended],
             )
             .ctx("mark run interrupted")?;
             tx.execute(
@@ -216,7 +228,6 @@ impl Store for SqliteStore {
             tx.commit().ctx("commit recovery")?;
             out.runs.push(id);
         }
-        let _ = now_ms;
         Ok(out)
     }
 

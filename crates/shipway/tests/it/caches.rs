@@ -255,3 +255,69 @@ fn job_workspaces_keep_their_path_across_runs_and_parallel_jobs_get_their_own() 
     assert_eq!(first, second, "the same slots are used again");
     assert!(log_of(&repo, r2.run_id(), "one").contains("recorded dir exists"));
 }
+
+// 4. Paths written as absolute paths inside the workspace
+
+const PROJECT_DIR_PATHS: &str = r#"
+stages: [build, use]
+build:
+  stage: build
+  cache: {key: k, paths: ["${CI_PROJECT_DIR}/vendor/"]}
+  script:
+    - if [ -f vendor/v.txt ]; then echo "cache=$(cat vendor/v.txt)"; else echo "cache=none"; fi
+    - mkdir -p out vendor && echo built > out/bin.txt && echo "$CI_JOB_ID" > vendor/v.txt
+  artifacts:
+    paths: ["$CI_PROJECT_DIR/out/"]
+    exclude: ["$CI_PROJECT_DIR/out/*.tmp"]
+use:
+  stage: use
+  script:
+    - echo "artifact=$(cat out/bin.txt)"
+"#;
+
+#[test]
+fn gitlab_paths_under_ci_project_dir_are_collected_and_cached() {
+    let p = project(Test::new().file(CI, PROJECT_DIR_PATHS), CI);
+    let repo = p.repo();
+    let r1 = run_ok(&repo, &[]);
+    assert_eq!(line_after(&log_of(&repo, r1.run_id(), "use"), "artifact="), "built");
+    let log = log_of(&repo, r1.run_id(), "build");
+    assert_eq!(line_after(&log, "cache="), "none");
+    assert!(log.contains("Uploading artifacts: 1 files"), "{log}");
+    assert_eq!(keys(&repo), ["gitlab:k"]);
+    let r2 = run_ok(&repo, &["--no-cache"]);
+    let log = log_of(&repo, r2.run_id(), "build");
+    let first_job_id = (r1.run_id() * 1000 + 1).to_string();
+    assert_eq!(line_after(&log, "cache="), first_job_id, "{log}");
+}
+
+const WORKSPACE_PATHS: &str = r#"
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/cache@v4
+        with:
+          path: ${{ github.workspace }}/deps
+          key: deps-1
+      - working-directory: ${{ github.workspace }}/sub
+        run: echo "in=$(basename "$PWD")"
+      - run: |
+          if [ -f deps/d.txt ]; then echo "cache=$(cat deps/d.txt)"; else echo "cache=none"; fi
+          mkdir -p deps && echo "${{ vars.MARK }}" > deps/d.txt
+"#;
+
+#[test]
+fn github_paths_under_the_workspace_are_accepted_as_such() {
+    let p = project(Test::new().file(WF, WORKSPACE_PATHS).file("sub/keep", ""), WF);
+    let repo = p.repo();
+    let r1 = run_ok(&repo, &[WF, "--var", "MARK=one"]);
+    let log = log_of(&repo, r1.run_id(), "build");
+    assert_eq!(line_after(&log, "in="), "sub", "{log}");
+    assert_eq!(line_after(&log, "cache="), "none");
+    assert!(!log.contains("outside the workspace"), "{log}");
+    assert_eq!(keys(&repo), ["gh:deps-1"]);
+    let r2 = run_ok(&repo, &[WF, "--var", "MARK=two"]);
+    assert_eq!(line_after(&log_of(&repo, r2.run_id(), "build"), "cache="), "one");
+}

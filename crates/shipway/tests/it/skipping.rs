@@ -783,7 +783,18 @@ sleeper:
     assert_eq!(v["status"], "interrupted", "{}", show.stdout);
     assert_eq!(v["jobs"][0]["name"], "sleeper");
     assert_eq!(v["jobs"][0]["status"], "interrupted", "{}", show.stdout);
-    assert!(v["ended_ms"].as_i64().is_some(), "an interrupted run gets an end time: {}", show.stdout);
+    let ended =
+        v["ended_ms"].as_i64().unwrap_or_else(|| panic!("an interrupted run gets an end time: {}", show.stdout));
+    // Its end is the last sign of life: the log line written after the job
+    // started, not just the job's start.
+    let log_written = std::fs::read_dir(run_dir(&repo, 1).join("logs"))
+        .expect("logs dir")
+        .filter_map(Result::ok)
+        .filter_map(|e| e.metadata().ok()?.modified().ok())
+        .map(|t| t.duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() as i64)
+        .max()
+        .expect("a log file");
+    assert!(ended >= log_written, "ended_ms {ended} is before the last log write {log_written}");
 
     let logs = shipway(&repo, &["runs", "logs", "1"]);
     logs.assert_code(0);

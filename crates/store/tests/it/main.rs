@@ -120,11 +120,16 @@ fn recover_marks_only_dead_running_runs_and_their_unfinished_jobs() {
     s.put_job(&job(dead, 0, "success", "a")).unwrap();
     s.put_job(&job(dead, 1, "running", "b")).unwrap();
     s.put_job(&job(dead, 2, "pending", "c")).unwrap();
-    let got = s.recover(&mut |id| id == live, 10_000).unwrap();
+    let got = s.recover(&mut |id| id == live, &mut |_| None).unwrap();
     assert_eq!(got.runs, vec![dead]);
     let run = s.run(dead).unwrap().unwrap();
     assert_eq!(run.status, run_status::INTERRUPTED);
     assert_eq!(run.ended_ms, Some(1_250), "the end is the last job end known");
+    // Later evidence from the caller (a log written after that) wins.
+    let other = s.begin_run(&new_run(0)).unwrap();
+    s.put_job(&job(other, 0, "success", "a")).unwrap();
+    s.recover(&mut |id| id == live, &mut |id| (id == other).then_some(9_000)).unwrap();
+    assert_eq!(s.run(other).unwrap().unwrap().ended_ms, Some(9_000));
     let statuses: Vec<String> = s.jobs(dead).unwrap().into_iter().map(|j| j.status).collect();
     assert_eq!(statuses, ["success", "interrupted", "interrupted"]);
     assert_eq!(s.run(live).unwrap().unwrap().status, run_status::RUNNING);
