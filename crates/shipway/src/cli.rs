@@ -24,6 +24,78 @@ pub(crate) enum Command {
     Runs(RunsArgs),
     /// Delete expired artifacts, old logs, and cache entries past a size budget.
     Gc(GcArgs),
+    /// Load-test an HTTP service and gate on latency and errors.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct BenchArgs {
+    #[command(subcommand)]
+    pub(crate) command: BenchCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum BenchCommand {
+    /// Load one URL (closed loop, or open loop with --rate) and report
+    /// throughput, errors and latency percentiles.
+    Http(HttpArgs),
+}
+
+/// How to load a service; shared by `bench http` and `bench ab`.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct LoadArgs {
+    /// How long to measure (e.g. 10s, 500ms, 1m). Default 10s.
+    #[arg(long, short = 'd', value_name = "DURATION", conflicts_with = "requests")]
+    pub(crate) duration: Option<String>,
+    /// Measure this many requests instead of a duration.
+    #[arg(long, short = 'n', value_name = "N")]
+    pub(crate) requests: Option<u64>,
+    /// Keep-alive connections.
+    #[arg(long, short = 'c', value_name = "C", default_value_t = 10)]
+    pub(crate) connections: usize,
+    /// Threads (event loops); default one per CPU, at most one per connection.
+    #[arg(long, short = 't', value_name = "T", default_value_t = 0)]
+    pub(crate) threads: usize,
+    /// Open loop: send this many requests per second in total, measuring
+    /// latency from when each request was due (coordinated omission
+    /// corrected). Without it, each connection sends as fast as it can.
+    #[arg(long, short = 'R', value_name = "REQ_PER_S")]
+    pub(crate) rate: Option<f64>,
+    /// Load without measuring for this long first.
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub(crate) warmup: String,
+    /// A request header, `Name: value` (repeatable).
+    #[arg(long, short = 'H', value_name = "HEADER")]
+    pub(crate) header: Vec<String>,
+    /// The request method.
+    #[arg(long, short = 'm', default_value = "GET")]
+    pub(crate) method: String,
+    /// The request body; `@FILE` reads it from a file.
+    #[arg(long, short = 'b', value_name = "BODY")]
+    pub(crate) body: Option<String>,
+    /// A request without a whole response after this long counts as a timeout.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub(crate) timeout: String,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct HttpArgs {
+    /// The URL to load (http://host:port/path).
+    pub(crate) url: String,
+    #[command(flatten)]
+    pub(crate) load: LoadArgs,
+    /// Fail (exit 1) when P99 latency is above this (e.g. 300ms).
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) p99_threshold: Option<String>,
+    /// Fail (exit 1) when the error rate is above this (e.g. 0.1% or 0.001).
+    #[arg(long, value_name = "RATE")]
+    pub(crate) max_error_rate: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -1,6 +1,7 @@
 //! The `shipway` binary: parse arguments, hand off, map the outcome to an
 //! exit code. All behaviour lives in the modules below and the crates.
 
+mod bench;
 mod check;
 mod cli;
 mod exit;
@@ -18,6 +19,7 @@ fn main() {
         cli::Command::Check(a) => check::main(a),
         cli::Command::Runs(a) => runs::main(a),
         cli::Command::Gc(a) => runs::gc_main(a),
+        cli::Command::Bench(a) => bench::main(a),
     };
     std::process::exit(code);
 }

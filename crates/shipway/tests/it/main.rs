@@ -3,6 +3,7 @@
 //! job logs. `differential` compares job outcomes with gitlab-ci-local (slow;
 //! gated by `SHIPWAY_SLOW_TESTS=1`).
 
+mod bench;
 mod caches;
 mod cli;
 mod differential;

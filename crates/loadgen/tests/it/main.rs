@@ -1,0 +1,3 @@
+//! The load generator against real HTTP servers on loopback.
+
+mod load;

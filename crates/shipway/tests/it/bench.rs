@@ -1,0 +1,107 @@
+//! `shipway bench http` against scripted servers on loopback: the JSON
+//! report's schema, the gates and their exit codes, and bad input.
+
+use crate::harness::{Outcome, Test};
+use std::time::Duration;
+use testserver::{Behaviour, Server};
+
+fn bench(args: &[&str]) -> Outcome {
+    let mut all = vec!["bench", "http"];
+    all.extend_from_slice(args);
+    Test::new().args(all).run()
+}
+
+fn fast() -> Server {
+    Server::start(Behaviour::Stall { period: Duration::from_secs(3600), stall: Duration::ZERO })
+}
+
+#[test]
+fn the_json_report_has_the_documented_fields() {
+    let s = fast();
+    let out = bench(&[&s.url("/"), "-n", "200", "-c", "4", "--json"]);
+    out.assert_code(0);
+    let v = out.json();
+    assert_eq!(v["requests"], 200);
+    assert_eq!(v["mode"], "closed");
+    assert!(v.get("target_rate").is_none(), "no target_rate in closed mode: {v}");
+    assert_eq!(v["error_rate"], 0.0);
+    for k in ["connect", "timeout", "non_2xx", "reset", "protocol"] {
+        assert_eq!(v["errors"][k], 0, "errors.{k}: {v}");
+    }
+    assert!(v["duration_s"].as_f64().unwrap() > 0.0);
+    assert!(v["requests_per_second"].as_f64().unwrap() > 0.0);
+    let l = &v["latency_ms"];
+    let p = |k: &str| l[k].as_f64().unwrap_or_else(|| panic!("latency_ms.{k} missing: {v}"));
+    assert!(0.0 < p("p50") && p("p50") <= p("p90") && p("p90") <= p("p99"));
+    assert!(p("p99") <= p("p999") && p("p999") <= p("max"), "{l}");
+    assert_eq!(v["passed"], true);
+    assert_eq!(v["gates"], serde_json::json!([]));
+
+    let out = bench(&[&s.url("/"), "--rate", "200", "-d", "1s", "-c", "4", "--json"]);
+    out.assert_code(0);
+    let v = out.json();
+    assert_eq!((&v["mode"], &v["target_rate"], &v["requests"]), (&"open".into(), &200.0.into(), &200.into()));
+}
+
+#[test]
+fn the_p99_gate_passes_below_and_fails_above_its_threshold() {
+    let slow = Server::start(Behaviour::Delay(Duration::from_millis(150)));
+    let out = bench(&[&slow.url("/"), "-n", "8", "-c", "2", "--p99-threshold", "300ms"]);
+    out.assert_code(0);
+    assert!(out.stdout.contains("gate passed: p99 1"), "{}", out.stdout);
+
+    let slower = Server::start(Behaviour::Delay(Duration::from_millis(450)));
+    let out = bench(&[&slower.url("/"), "-n", "8", "-c", "2", "--p99-threshold", "300ms", "--json"]);
+    out.assert_code(1);
+    let g = &out.json()["gates"][0];
+    assert_eq!((&g["gate"], &g["passed"], &g["threshold"]), (&"p99".into(), &false.into(), &300.0.into()));
+    assert!(g["message"].as_str().unwrap().contains("above the 300 ms threshold by"), "{g}");
+    assert_eq!(out.json()["passed"], false);
+}
+
+#[test]
+fn the_error_rate_gate_fails_on_server_errors_and_says_by_how_much() {
+    let s = Server::start(Behaviour::Status(500));
+    let out = bench(&[&s.url("/"), "-n", "50", "-c", "2", "--max-error-rate", "0.1%"]);
+    out.assert_code(1);
+    assert!(
+        out.stdout
+            .contains("gate FAILED: error rate 100.0000% (50 of 50) is above the 0.1000% threshold by 99.9000 points"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn the_report_can_be_written_to_a_file_for_an_artifact() {
+    let s = fast();
+    let t = Test::new();
+    let file = t.scratch().join("bench.json");
+    let out = t.args(["bench", "http", &s.url("/"), "-n", "50", "--out", file.to_str().unwrap()]).run();
+    out.assert_code(0);
+    assert!(out.stdout.contains("requests   50 in"), "human report on stdout: {}", out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(v["requests"], 50);
+}
+
+#[test]
+fn bad_input_is_refused_with_exit_code_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["not a url"], "invalid URL `not a url`"),
+        (&["ftp://127.0.0.1/"], "scheme `ftp` is not http"),
+        (&["https://127.0.0.1/"], "unsupported: https"),
+        (&["http://127.0.0.1:1/"], "cannot connect to 127.0.0.1:1"),
+        (&["http://127.0.0.1:1/", "--duration", "10x"], "--duration `10x`"),
+        (&["http://127.0.0.1:1/", "--header", "NoColon"], "--header `NoColon`"),
+        (&["http://127.0.0.1:1/", "--rate", "0"], "--rate 0"),
+        (&["http://127.0.0.1:1/", "--max-error-rate", "lots"], "--max-error-rate `lots`"),
+        (&["http://127.0.0.1:1/", "--p99-threshold", "fast"], "--p99-threshold `fast`"),
+        (&["http://127.0.0.1:1/", "--body", "@/nonexistent/body"], "--body @/nonexistent/body"),
+        (&["http://127.0.0.1:1/", "-c", "0"], "connections must be at least 1"),
+    ];
+    for (args, needle) in cases {
+        let out = bench(args);
+        out.assert_code(2);
+        assert!(out.stderr.contains(needle), "{args:?}: expected {needle:?} in stderr:\n{}", out.stderr);
+    }
+}
