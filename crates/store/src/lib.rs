@@ -179,6 +179,43 @@ pub struct KeyHit {
 }
 
 /// What `recover` found.
+/// One stored benchmark figure: a measure (`p99_ms`, `requests_per_second`,
+/// `mean_ns`, ...) of a benchmark at a commit, with its raw samples (trial
+/// values, criterion iteration times) and, for HTTP loads, the latency
+/// histogram (HdrHistogram V2, deflate-compressed).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BenchRecord {
+    pub id: i64,
+    pub repo: String,
+    pub branch: String,
+    pub commit: String,
+    pub bench: String,
+    pub measure: String,
+    pub value: f64,
+    pub unit: String,
+    pub lower_is_better: bool,
+    /// `http`, `ab`, `criterion`, `cargo-bench`.
+    pub source: String,
+    pub samples: Vec<f64>,
+    pub histogram: Option<Vec<u8>>,
+    /// Free-form description of the machine and settings (JSON).
+    pub env: Option<String>,
+    pub created_ms: i64,
+}
+
+/// Which stored benchmark figures to read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BenchQuery {
+    pub repo: String,
+    pub bench: String,
+    /// All measures when `None`.
+    pub measure: Option<String>,
+    /// All branches when `None`.
+    pub branch: Option<String>,
+    /// The newest this many (in time order); all when `None`.
+    pub last: Option<usize>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Recovered {
     pub runs: Vec<i64>,
@@ -231,6 +268,13 @@ pub trait Store: Send {
     fn touch_cache_entry(&mut self, key: &str, used_ms: i64) -> Result<()>;
     fn cache_entries(&mut self) -> Result<Vec<CacheEntryRecord>>;
     fn delete_cache_entry(&mut self, key: &str) -> Result<()>;
+
+    /// Store a benchmark figure; returns its id.
+    fn add_bench_result(&mut self, r: &BenchRecord) -> Result<i64>;
+    /// Stored figures, oldest first.
+    fn bench_results(&mut self, q: &BenchQuery) -> Result<Vec<BenchRecord>>;
+    /// The benchmark names of a repository, sorted.
+    fn bench_names(&mut self, repo: &str) -> Result<Vec<String>>;
 }
 
 /// Open the store named by `url`: a path (SQLite) or `sqlite://PATH`.

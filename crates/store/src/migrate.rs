@@ -4,10 +4,11 @@
 
 /// `(version, name, SQL)`, in order. Never edit a released migration: add a
 /// new one.
-pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "runs, jobs, steps, logs, artifacts, cache entries",
-    "
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "runs, jobs, steps, logs, artifacts, cache entries",
+        "
 CREATE TABLE runs (
     id          INTEGER PRIMARY KEY,
     pipeline    TEXT NOT NULL,
@@ -85,4 +86,28 @@ CREATE TABLE cache_entries (
     last_used_ms INTEGER NOT NULL
 );
 ",
-)];
+    ),
+    (
+        2,
+        "benchmark results",
+        "
+CREATE TABLE bench_results (
+    id          INTEGER PRIMARY KEY,
+    repo        TEXT NOT NULL,
+    branch      TEXT NOT NULL,
+    commit_sha  TEXT NOT NULL,
+    bench       TEXT NOT NULL,
+    measure     TEXT NOT NULL,
+    value       REAL NOT NULL,
+    unit        TEXT NOT NULL,
+    lower_is_better INTEGER NOT NULL,
+    source      TEXT NOT NULL,
+    samples     TEXT,
+    histogram   BLOB,
+    env         TEXT,
+    created_ms  INTEGER NOT NULL
+);
+CREATE INDEX bench_results_series ON bench_results(repo, bench, measure, branch, created_ms);
+",
+    ),
+];

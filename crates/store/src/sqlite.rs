@@ -6,8 +6,8 @@
 
 use crate::migrate::MIGRATIONS;
 use crate::{
-    ArtifactRecord, CacheEntryRecord, Context, Error, ErrorKind, JobRecord, KeyHit, LogRecord, NewRun, Recovered,
-    Result, RunRecord, StepRecord, Store, run_status,
+    ArtifactRecord, BenchQuery, BenchRecord, CacheEntryRecord, Context, Error, ErrorKind, JobRecord, KeyHit, LogRecord,
+    NewRun, Recovered, Result, RunRecord, StepRecord, Store, run_status,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::path::Path;
@@ -473,5 +473,89 @@ impl Store for SqliteStore {
     fn delete_cache_entry(&mut self, key: &str) -> Result<()> {
         self.conn.execute("DELETE FROM cache_entries WHERE key = ?1", [key]).ctx("delete cache entry")?;
         Ok(())
+    }
+
+    fn add_bench_result(&mut self, r: &BenchRecord) -> Result<i64> {
+        let samples = if r.samples.is_empty() {
+            None
+        } else {
+            Some(r.samples.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(","))
+        };
+        self.conn
+            .execute(
+                "INSERT INTO bench_results (repo, branch, commit_sha, bench, measure, value, unit, lower_is_better,
+                 source, samples, histogram, env, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    r.repo,
+                    r.branch,
+                    r.commit,
+                    r.bench,
+                    r.measure,
+                    r.value,
+                    r.unit,
+                    r.lower_is_better,
+                    r.source,
+                    samples,
+                    r.histogram,
+                    r.env,
+                    r.created_ms
+                ],
+            )
+            .ctx("store a benchmark result")?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn bench_results(&mut self, q: &BenchQuery) -> Result<Vec<BenchRecord>> {
+        // Newest first with the limit, then back into time order.
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, repo, branch, commit_sha, bench, measure, value, unit, lower_is_better, source, samples,
+                        histogram, env, created_ms
+                 FROM bench_results
+                 WHERE repo = ?1 AND bench = ?2 AND (?3 IS NULL OR measure = ?3) AND (?4 IS NULL OR branch = ?4)
+                 ORDER BY created_ms DESC, id DESC LIMIT ?5",
+            )
+            .ctx("read benchmark results")?;
+        let limit = q.last.map_or(-1, |n| n as i64);
+        let mut out: Vec<BenchRecord> = st
+            .query_map(params![q.repo, q.bench, q.measure, q.branch, limit], |r| {
+                let samples: Option<String> = r.get(10)?;
+                Ok(BenchRecord {
+                    id: r.get(0)?,
+                    repo: r.get(1)?,
+                    branch: r.get(2)?,
+                    commit: r.get(3)?,
+                    bench: r.get(4)?,
+                    measure: r.get(5)?,
+                    value: r.get(6)?,
+                    unit: r.get(7)?,
+                    lower_is_better: r.get(8)?,
+                    source: r.get(9)?,
+                    samples: samples
+                        .map(|s| s.split(',').filter_map(|v| v.parse::<f64>().ok()).collect())
+                        .unwrap_or_default(),
+                    histogram: r.get(11)?,
+                    env: r.get(12)?,
+                    created_ms: r.get(13)?,
+                })
+            })
+            .ctx("read benchmark results")?
+            .collect::<rusqlite::Result<_>>()
+            .ctx("read benchmark results")?;
+        out.reverse();
+        Ok(out)
+    }
+
+    fn bench_names(&mut self, repo: &str) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT DISTINCT bench FROM bench_results WHERE repo = ?1 ORDER BY bench")
+            .ctx("list benchmarks")?;
+        st.query_map([repo], |r| r.get(0))
+            .ctx("list benchmarks")?
+            .collect::<rusqlite::Result<_>>()
+            .ctx("list benchmarks")
     }
 }

@@ -1,7 +1,8 @@
 //! The store through its public interface, on real SQLite files.
 
 use store::{
-    ArtifactRecord, CacheEntryRecord, JobRecord, LogRecord, NewRun, SqliteStore, StepRecord, Store, run_status,
+    ArtifactRecord, BenchQuery, BenchRecord, CacheEntryRecord, JobRecord, LogRecord, NewRun, SqliteStore, StepRecord,
+    Store, run_status,
 };
 
 fn new_run(min_id: i64) -> NewRun {
@@ -37,11 +38,11 @@ fn migrations_are_recorded_once_and_reopening_keeps_data() {
     let db = dir.path().join("s").join("shipway.db");
     let id = {
         let mut s = SqliteStore::open(&db).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 1);
+        assert_eq!(s.schema_version().unwrap(), 2);
         s.begin_run(&new_run(0)).unwrap()
     };
     let mut s = SqliteStore::open(&db).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.schema_version().unwrap(), 2);
     assert_eq!(s.run(id).unwrap().unwrap().status, run_status::RUNNING);
     let mode: String = rusqlite_free_journal_mode(&db);
     assert_eq!(mode, "wal");
@@ -239,4 +240,51 @@ fn two_connections_write_concurrently_without_losing_rows() {
 fn postgres_urls_are_refused_honestly() {
     let err = store::open("postgres://localhost/x").err().expect("refused").to_string();
     assert!(err.contains("unsupported"), "{err}");
+}
+
+fn bench(branch: &str, value: f64, at: i64) -> BenchRecord {
+    BenchRecord {
+        repo: "r".into(),
+        branch: branch.into(),
+        commit: format!("c{at}"),
+        bench: "api".into(),
+        measure: "p99_ms".into(),
+        value,
+        unit: "ms".into(),
+        lower_is_better: true,
+        source: "http".into(),
+        samples: vec![value, value * 1.5, 1e-9],
+        histogram: Some(vec![1, 2, 3]),
+        env: None,
+        created_ms: at,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn bench_results_are_kept_per_series_and_read_back_oldest_first() {
+    let mut s = SqliteStore::in_memory().unwrap();
+    for (i, b) in ["main", "main", "feature", "main"].iter().enumerate() {
+        s.add_bench_result(&bench(b, 10.0 + i as f64, i as i64)).unwrap();
+    }
+    let mut other = bench("main", 1.0, 9);
+    other.measure = "requests_per_second".into();
+    s.add_bench_result(&other).unwrap();
+    let q = |branch: Option<&str>, last| BenchQuery {
+        repo: "r".into(),
+        bench: "api".into(),
+        measure: Some("p99_ms".into()),
+        branch: branch.map(String::from),
+        last,
+    };
+    let main: Vec<f64> = s.bench_results(&q(Some("main"), None)).unwrap().iter().map(|r| r.value).collect();
+    assert_eq!(main, [10.0, 11.0, 13.0]);
+    let last2: Vec<f64> = s.bench_results(&q(Some("main"), Some(2))).unwrap().iter().map(|r| r.value).collect();
+    assert_eq!(last2, [11.0, 13.0], "the newest two, in time order");
+    let all = s.bench_results(&q(None, None)).unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(all[2].samples, vec![12.0, 18.0, 1e-9], "samples round-trip exactly");
+    assert_eq!(all[2].histogram.as_deref(), Some(&[1u8, 2, 3][..]));
+    assert_eq!(s.bench_names("r").unwrap(), ["api"]);
+    assert!(s.bench_names("other").unwrap().is_empty());
 }
