@@ -285,6 +285,11 @@ impl RunDir {
         Ok(RunDir { id, path })
     }
 
+    /// The project's state dir (`.shipway`) this run lives in.
+    pub fn state_dir(&self) -> &Path {
+        self.path.parent().and_then(Path::parent).unwrap_or(&self.path)
+    }
+
     /// The lock a live run holds (see `lock`).
     pub fn lock_path(&self) -> PathBuf {
         self.path.join("lock")
@@ -448,7 +453,7 @@ pub fn run(
     // joined at the end so a job's result is never delayed by cleanup.
     let mut finishing: Vec<JoinHandle<()>> = Vec::new();
     let slots = {
-        let state_dir = run_dir.path.parent().and_then(Path::parent).unwrap_or(&run_dir.path);
+        let state_dir = run_dir.state_dir();
         let project = snapshot.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         Arc::new(crate::slots::Slots::new(state_dir, &project))
     };
@@ -1173,6 +1178,9 @@ fn job_env(
         ("CI_RUNNER_DESCRIPTION".to_string(), "shipway".to_string()),
         ("CI_RUNNER_TAGS".to_string(), "[]".to_string()),
         ("CI_RUNNER_VERSION".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        // Where `shipway bench` keeps its history, so a bench step in a job
+        // records into the project's store, not the job workspace's.
+        ("SHIPWAY_STATE_DIR".to_string(), ctx.run_dir.state_dir().to_string_lossy().into_owned()),
         ("CI_RUNNER_EXECUTABLE_ARCH".to_string(), format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH)),
         ("CI_JOB_ATTEMPT".to_string(), attempt.to_string()),
         ("CI_SHARED_ENVIRONMENT".to_string(), "true".to_string()),
@@ -1340,8 +1348,7 @@ pub(crate) struct CacheUse {
 
 /// The project's cache store (`<state>/cache`), next to the runs.
 pub(crate) fn cache_store(run_dir: &RunDir) -> std::io::Result<crate::cache::CacheStore> {
-    let state = run_dir.path.parent().and_then(Path::parent).unwrap_or(&run_dir.path);
-    crate::cache::CacheStore::open(&state.join("cache"))
+    crate::cache::CacheStore::open(&run_dir.state_dir().join("cache"))
 }
 
 /// Resolve cache keys and restore (pull): `pull-push` takes the entry of

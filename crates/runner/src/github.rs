@@ -471,6 +471,7 @@ impl JobRun<'_> {
             ("GITHUB_STATE", files.state.to_string_lossy().into_owned()),
             ("RUNNER_TEMP", self.tmp.join("temp").to_string_lossy().into_owned()),
             ("RUNNER_TOOL_CACHE", self.tmp.join("toolcache").to_string_lossy().into_owned()),
+            ("SHIPWAY_STATE_DIR", self.ctx.run_dir.state_dir().to_string_lossy().into_owned()),
         ] {
             env.insert(k.to_string(), v);
         }

@@ -3,6 +3,7 @@
 use crate::cli::{BenchArgs, BenchCommand, HttpArgs, LoadArgs};
 use crate::exit;
 use hdrhistogram::Histogram;
+use hdrhistogram::serialization::Serializer as _;
 use loadgen::{Config, LoadError, Mode, Progress, Report, Stop, Summary};
 use serde_json::json;
 use std::io::IsTerminal;
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 pub(crate) fn main(args: BenchArgs) -> i32 {
     match args.command {
         BenchCommand::Http(a) => http(a),
+        BenchCommand::History(a) => crate::history::history(a),
     }
 }
 
@@ -231,6 +233,49 @@ pub(crate) fn print_human(url: &str, s: &Summary) {
     );
 }
 
+/// Store an HTTP run's figures: the latency percentiles (the P99 record
+/// carries the compressed histogram), throughput and error rate.
+fn record_http(name: &str, r: &crate::cli::RecordArgs, report: &Report, s: &Summary) -> Result<usize, String> {
+    let place = crate::history::place(r.branch.as_deref(), r.commit.as_deref());
+    let mut store = crate::history::open()?;
+    let mut hist = Vec::new();
+    hdrhistogram::serialization::V2DeflateSerializer::new()
+        .serialize(&report.histogram, &mut hist)
+        .map_err(|e| format!("cannot compress the histogram: {e:?}"))?;
+    let env = json!({"mode": s.mode, "target_rate": s.target_rate, "connections": s.connections,
+                     "threads": s.threads, "requests": s.requests, "duration_s": s.duration_s});
+    let l = &s.latency_ms;
+    let figures: [(&str, f64, &str, bool); 7] = [
+        ("p50_ms", l.p50, "ms", true),
+        ("p90_ms", l.p90, "ms", true),
+        ("p99_ms", l.p99, "ms", true),
+        ("p999_ms", l.p999, "ms", true),
+        ("max_ms", l.max, "ms", true),
+        ("requests_per_second", s.requests_per_second, "req/s", false),
+        ("error_rate", s.error_rate, "ratio", true),
+    ];
+    let now = runner::time::now_ms();
+    for (measure, value, unit, lower) in figures {
+        let rec = store::BenchRecord {
+            repo: place.repo.clone(),
+            branch: place.branch.clone(),
+            commit: place.commit.clone(),
+            bench: name.to_string(),
+            measure: measure.into(),
+            value,
+            unit: unit.into(),
+            lower_is_better: lower,
+            source: "http".into(),
+            histogram: (measure == "p99_ms").then(|| hist.clone()),
+            env: Some(env.to_string()),
+            created_ms: now,
+            ..Default::default()
+        };
+        store.add_bench_result(&rec).map_err(|e| e.to_string())?;
+    }
+    Ok(figures.len())
+}
+
 fn http(a: HttpArgs) -> i32 {
     let cfg = match load_config(&a.url, &a.load) {
         Ok(c) => c,
@@ -257,6 +302,19 @@ fn http(a: HttpArgs) -> i32 {
         o.insert("url".into(), json!(a.url));
         o.insert("gates".into(), serde_json::to_value(&gates).unwrap_or_default());
         o.insert("passed".into(), json!(passed));
+    }
+    if let Some(name) = &a.record.name {
+        match record_http(name, &a.record, &report, &summary) {
+            Ok(n) => {
+                if !a.json {
+                    println!("recorded {n} figures of `{name}` in the benchmark history");
+                }
+            }
+            Err(e) => {
+                eprintln!("error: cannot record `{name}`: {e}");
+                return exit::INTERNAL;
+            }
+        }
     }
     if let Some(path) = &a.out {
         let text = serde_json::to_string_pretty(&doc).unwrap_or_default();

@@ -39,6 +39,45 @@ pub(crate) enum BenchCommand {
     /// Load one URL (closed loop, or open loop with --rate) and report
     /// throughput, errors and latency percentiles.
     Http(HttpArgs),
+    /// Stored results of a benchmark, oldest first.
+    History(HistoryArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct HistoryArgs {
+    /// The benchmark name (`--name` of `bench http`).
+    pub(crate) name: String,
+    /// Which figure: p50_ms, p90_ms, p99_ms, p999_ms, max_ms,
+    /// requests_per_second, error_rate.
+    #[arg(long, default_value = "p99_ms")]
+    pub(crate) measure: String,
+    /// Only this branch.
+    #[arg(long)]
+    pub(crate) branch: Option<String>,
+    /// The newest this many results.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) last: usize,
+    /// Another repository's results (its origin URL or directory name).
+    #[arg(long)]
+    pub(crate) repo: Option<String>,
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Where a result is recorded.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct RecordArgs {
+    /// Record the result in the benchmark history under this name.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+    /// The branch to record under (default: CI_COMMIT_BRANCH,
+    /// GITHUB_HEAD_REF or GITHUB_REF_NAME, else git's current branch).
+    #[arg(long)]
+    pub(crate) branch: Option<String>,
+    /// The commit to record under (default: CI_COMMIT_SHA or GITHUB_SHA,
+    /// else git HEAD).
+    #[arg(long)]
+    pub(crate) commit: Option<String>,
 }
 
 /// How to load a service; shared by `bench http` and `bench ab`.
@@ -96,6 +135,8 @@ pub(crate) struct HttpArgs {
     /// Also write the JSON report to this file.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) record: RecordArgs,
 }
 
 #[derive(Args, Debug)]

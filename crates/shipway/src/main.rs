@@ -5,6 +5,7 @@ mod bench;
 mod check;
 mod cli;
 mod exit;
+mod history;
 mod report;
 mod run;
 mod runs;

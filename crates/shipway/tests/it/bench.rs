@@ -105,3 +105,32 @@ fn bad_input_is_refused_with_exit_code_2() {
         assert!(out.stderr.contains(needle), "{args:?}: expected {needle:?} in stderr:\n{}", out.stderr);
     }
 }
+
+#[test]
+fn named_results_are_recorded_and_shown_in_the_history() {
+    let s = fast();
+    let url = s.url("/");
+    let first = Test::new().args(["bench", "http", &url, "-n", "30", "--name", "api", "--commit", "c1"]).run();
+    first.assert_code(0);
+    assert!(first.stdout.contains("recorded 7 figures of `api`"), "{}", first.stdout);
+    let repo = first.repo();
+    let second = crate::rerun::shipway(&repo, &["bench", "http", &url, "-n", "30", "--name", "api", "--commit", "c2"]);
+    second.assert_code(0);
+    let h = crate::rerun::shipway(&repo, &["bench", "history", "api", "--json"]);
+    h.assert_code(0);
+    let v = h.json();
+    assert_eq!(v["measure"], "p99_ms");
+    let results = v["results"].as_array().unwrap();
+    let commits: Vec<&str> = results.iter().map(|r| r["commit"].as_str().unwrap()).collect();
+    assert_eq!(commits, ["c1", "c2"], "oldest first: {v}");
+    assert_eq!(results[0]["branch"], "main", "git's branch by default");
+    assert!(results[0]["value"].as_f64().unwrap() > 0.0);
+    let rps = crate::rerun::shipway(&repo, &["bench", "history", "api", "--measure", "requests_per_second"]);
+    rps.assert_code(0);
+    assert!(rps.stdout.contains("api requests_per_second (req/s)"), "{}", rps.stdout);
+    let unknown = crate::rerun::shipway(&repo, &["bench", "history", "nope"]);
+    unknown.assert_code(2);
+    assert!(
+        unknown.stderr.contains("no `p99_ms` results for benchmark `nope`") && unknown.stderr.contains("recorded: api")
+    );
+}

@@ -25,6 +25,12 @@ pub(crate) const PATIENCE: Duration = Duration::from_secs(60);
 const GIT_ENV: &[&str] =
     &["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_CEILING_DIRECTORIES"];
 
+/// What a CI job around the tests (our own pipelines run them through
+/// shipway) would pass down and shipway reads: the bench store and the
+/// branch/commit that results are recorded under.
+const JOB_ENV: &[&str] =
+    &["SHIPWAY_STATE_DIR", "CI_COMMIT_BRANCH", "CI_COMMIT_SHA", "GITHUB_HEAD_REF", "GITHUB_REF_NAME", "GITHUB_SHA"];
+
 pub(crate) struct Test {
     dir: TempDir,
     committed: Vec<(String, Vec<u8>)>,
@@ -126,7 +132,7 @@ impl Test {
         }
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_shipway"));
         cmd.args(&self.args).current_dir(&repo).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        for k in GIT_ENV {
+        for k in GIT_ENV.iter().chain(JOB_ENV) {
             cmd.env_remove(k);
         }
         cmd

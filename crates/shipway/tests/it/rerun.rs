@@ -19,6 +19,9 @@ pub(crate) const CLEAR_ENV: &[&str] = &[
     "GIT_OBJECT_DIRECTORY",
     "GIT_CEILING_DIRECTORIES",
     "SHIPWAY_NO_SKIP",
+    "SHIPWAY_STATE_DIR",
+    "CI_COMMIT_BRANCH",
+    "CI_COMMIT_SHA",
 ];
 
 pub(crate) fn statuses(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
