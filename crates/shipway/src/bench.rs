@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 pub(crate) fn main(args: BenchArgs) -> i32 {
     match args.command {
-        BenchCommand::Http(a) => http(a),
+        BenchCommand::Http(a) => http(*a),
         BenchCommand::History(a) => crate::history::history(a),
     }
 }

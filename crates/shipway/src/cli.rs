@@ -38,7 +38,7 @@ pub(crate) struct BenchArgs {
 pub(crate) enum BenchCommand {
     /// Load one URL (closed loop, or open loop with --rate) and report
     /// throughput, errors and latency percentiles.
-    Http(HttpArgs),
+    Http(Box<HttpArgs>),
     /// Stored results of a benchmark, oldest first.
     History(HistoryArgs),
 }
