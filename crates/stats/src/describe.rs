@@ -4,14 +4,12 @@
 //! the value at virtual index `h = q·(n−1)` of the sorted sample, linearly
 //! interpolated between the order statistics `floor(h)` and `floor(h)+1`.
 
-use std::cmp::Ordering;
-
 use crate::error::{Error, Result, check_len, check_unit, check_values};
 
-/// Arithmetic mean. Errors on an empty sample or NaN.
+/// Arithmetic mean. Errors on an empty sample or a non-finite value.
 pub fn mean(values: &[f64]) -> Result<f64> {
     check_len("values", values, 1)?;
-    check_values("values", values, true)?;
+    check_values("values", values, false)?;
     Ok(mean_unchecked(values))
 }
 
@@ -24,7 +22,7 @@ pub fn variance(values: &[f64]) -> Result<f64> {
 }
 
 /// Median (numpy `median`: the mean of the two middle values for an even
-/// count). The input need not be sorted.
+/// count). The input need not be sorted; its values must be finite.
 pub fn median(values: &[f64]) -> Result<f64> {
     let mut copy = values.to_vec();
     quantile_select(&mut copy, 0.5)
@@ -33,13 +31,12 @@ pub fn median(values: &[f64]) -> Result<f64> {
 /// The `q` quantile of a sample sorted ascending, with numpy's default
 /// linear interpolation (`numpy.quantile(x, q)`).
 ///
-/// The slice is checked (O(n)) to be sorted and free of NaN; `q` must be in
-/// [0, 1]. Infinite values are allowed; interpolating between −∞ and +∞
-/// gives NaN, as in numpy.
+/// The slice is checked (O(n)) to be sorted and finite (numpy would
+/// interpolate ±∞ into NaN); `q` must be in [0, 1].
 pub fn quantile(sorted: &[f64], q: f64) -> Result<f64> {
     check_len("sorted", sorted, 1)?;
     check_unit("q", q, false)?;
-    check_values("sorted", sorted, true)?;
+    check_values("sorted", sorted, false)?;
     if let Some(index) = sorted.windows(2).position(|w| w[1] < w[0]) {
         return Err(Error::NotSorted { what: "sorted", index: index + 1 });
     }
@@ -49,11 +46,12 @@ pub fn quantile(sorted: &[f64], q: f64) -> Result<f64> {
 }
 
 /// The `q` quantile (same definition as [`quantile`]) of an unsorted
-/// sample in expected O(n), by selection. The slice is reordered.
+/// sample in expected O(n), by selection. The slice is reordered; its
+/// values must be finite.
 pub fn quantile_select(values: &mut [f64], q: f64) -> Result<f64> {
     check_len("values", values, 1)?;
     check_unit("q", q, false)?;
-    check_values("values", values, true)?;
+    check_values("values", values, false)?;
     Ok(quantile_select_unchecked(values, q))
 }
 
@@ -66,7 +64,7 @@ pub(crate) fn variance_unchecked(values: &[f64], mean: f64) -> f64 {
     ss / (values.len() - 1) as f64
 }
 
-/// `values` non-empty, NaN-free; `q` in [0, 1].
+/// `values` non-empty and finite; `q` in [0, 1].
 pub(crate) fn quantile_select_unchecked(values: &mut [f64], q: f64) -> f64 {
     let n = values.len();
     let (lo, gamma) = virtual_index(n, q);
@@ -91,7 +89,7 @@ fn virtual_index(n: usize, q: f64) -> (usize, f64) {
 /// numpy's `_lerp`: interpolates from the nearer end so that the result is
 /// monotone in `t` and exact at both ends.
 fn lerp(a: f64, b: f64, t: f64) -> f64 {
-    if t == 0.0 || a.partial_cmp(&b) == Some(Ordering::Equal) {
+    if t == 0.0 || a == b {
         return a;
     }
     let diff = b - a;

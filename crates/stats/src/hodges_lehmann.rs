@@ -7,14 +7,15 @@
 //! the two middle values, as `numpy.median(numpy.subtract.outer(y, x))`.
 
 use crate::describe::quantile_select_unchecked;
-use crate::error::{Error, Result, check_len, check_values};
+use crate::error::{Error, Result, check_len, check_values, finite};
 
 /// The largest number of pairwise differences or Walsh averages held in
 /// memory (each is an f64).
 pub const MAX_PAIRS: u128 = 1 << 25;
 
 /// The two-sample Hodges–Lehmann shift: median of `y_j − x_i` over all
-/// pairs. Both samples non-empty and finite.
+/// pairs. Both samples non-empty and finite; a shift that overflows is
+/// [`Error::NonFiniteResult`].
 pub fn hodges_lehmann(x: &[f64], y: &[f64]) -> Result<f64> {
     check_len("x", x, 1)?;
     check_len("y", y, 1)?;
@@ -22,7 +23,8 @@ pub fn hodges_lehmann(x: &[f64], y: &[f64]) -> Result<f64> {
     check_values("y", y, false)?;
     check_pairs(x.len() as u128 * y.len() as u128)?;
     let mut diffs = Vec::with_capacity(x.len() * y.len());
-    Ok(hodges_lehmann_into(x, y, &mut diffs))
+    // Differences of values near ±f64::MAX overflow.
+    finite("the Hodges-Lehmann shift", hodges_lehmann_into(x, y, &mut diffs))
 }
 
 /// The one-sample Hodges–Lehmann estimator: the median of the Walsh
@@ -37,7 +39,7 @@ pub fn hodges_lehmann_one(x: &[f64]) -> Result<f64> {
         // Halving first cannot overflow where a + b would.
         walsh.extend(x[i..].iter().map(|&b| a / 2.0 + b / 2.0));
     }
-    Ok(quantile_select_unchecked(&mut walsh, 0.5))
+    finite("the Hodges-Lehmann estimate", quantile_select_unchecked(&mut walsh, 0.5))
 }
 
 /// The shift of finite, non-empty samples, reusing `diffs` as scratch.

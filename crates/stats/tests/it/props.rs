@@ -216,6 +216,13 @@ fn other_bad_input_is_an_error() {
         stats::welch_t_log(&[1.0, -2.0], &[2.0, 3.0], Alternative::Less),
         Err(Error::NotPositive { index: 1, value: -2.0, .. })
     ));
+    assert!(matches!(stats::mean(&[1.0, f64::INFINITY]), Err(Error::NotFinite { index: 1, .. })));
+    assert!(matches!(stats::quantile(&[1.0, f64::INFINITY], 0.5), Err(Error::NotFinite { .. })));
+    assert!(matches!(stats::hodges_lehmann(&[-f64::MAX], &[f64::MAX]), Err(Error::NonFiniteResult { .. })));
+    assert!(matches!(
+        stats::welch_t(&[f64::MAX, -f64::MAX], &[1.0, 2.0], Alternative::Less),
+        Err(Error::NonFiniteResult { .. })
+    ));
     assert!(matches!(stats::binomial_test(5, 4, 0.5, OneSided::Less), Err(Error::OutOfRange { name: "k", .. })));
     assert!(matches!(stats::binomial_test(1, 4, 1.5, OneSided::Less), Err(Error::OutOfRange { name: "p", .. })));
     assert!(matches!(stats::binomial_test(1, 4, f64::NAN, OneSided::Less), Err(Error::OutOfRange { name: "p", .. })));
