@@ -1,12 +1,13 @@
-//! Guards the layering: the pure crates (`ci`) must not depend, even
+//! Guards the layering: the pure crates (`ci`, `stats`) must not depend, even
 //! transitively, on async runtimes, HTTP, SQL, process or filesystem crates,
 //! and their source must not reach for `std::fs`, `std::process`,
-//! `std::net`, threads, the environment or the clock.
+//! `std::net`, threads, the environment, the clock or an entropy source
+//! (randomness in a pure crate comes from a seed its caller passes).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
-const PURE: &[&str] = &["ci"];
+const PURE: &[&str] = &["ci", "stats"];
 
 const FORBIDDEN_CRATES: &[&str] = &[
     "tokio",
@@ -29,6 +30,7 @@ const FORBIDDEN_CRATES: &[&str] = &[
     "tempfile",
     "notify",
     "socket2",
+    "getrandom",
     "runner",
 ];
 
@@ -45,6 +47,12 @@ const FORBIDDEN_SOURCE: &[&str] = &[
     "std::io::stdout",
     "println!",
     "eprintln!",
+    "thread_rng",
+    "rand::rng()",
+    "OsRng",
+    "SysRng",
+    "from_os_rng",
+    "from_entropy",
 ];
 
 fn metadata() -> serde_json::Value {
@@ -92,9 +100,13 @@ fn pure_crates_have_no_io_dependencies() {
 
 #[test]
 fn pure_crate_sources_do_no_io() {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    // The pure crates sit beside this one under `crates/`.
+    let crates = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut problems = Vec::new();
-    let mut todo = vec![src];
+    let mut todo: Vec<PathBuf> = PURE.iter().map(|name| crates.join(name).join("src")).collect();
+    for dir in &todo {
+        assert!(dir.is_dir(), "pure crate sources at {}", dir.display());
+    }
     while let Some(dir) = todo.pop() {
         for e in std::fs::read_dir(&dir).unwrap().flatten() {
             let p = e.path();
