@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 pub(crate) fn main(args: BenchArgs) -> i32 {
     match args.command {
         BenchCommand::Http(a) => http(*a),
+        BenchCommand::Ab(a) => crate::ab::main(*a),
         BenchCommand::History(a) => crate::history::history(a),
     }
 }
@@ -24,7 +25,7 @@ fn invalid(msg: impl std::fmt::Display) -> i32 {
     exit::INVALID
 }
 
-fn duration_arg(flag: &str, text: &str) -> Result<Duration, String> {
+pub(crate) fn duration_arg(flag: &str, text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim()).map_err(|e| format!("{flag} `{text}`: {e} (write it like 300ms, 10s or 1m)"))
 }
 

@@ -39,8 +39,54 @@ pub(crate) enum BenchCommand {
     /// Load one URL (closed loop, or open loop with --rate) and report
     /// throughput, errors and latency percentiles.
     Http(Box<HttpArgs>),
+    /// Compare a head service with a base service in interleaved trials;
+    /// fail only on a regression that is significant and large enough.
+    Ab(Box<AbArgs>),
     /// Stored results of a benchmark, oldest first.
     History(HistoryArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AbArgs {
+    /// Command that starts the base service; `${PORT}` (and $PORT in its
+    /// environment) is the port it must listen on.
+    #[arg(long, value_name = "CMD", conflicts_with = "base_url")]
+    pub(crate) base_cmd: Option<String>,
+    /// URL of an already running base service.
+    #[arg(long, value_name = "URL")]
+    pub(crate) base_url: Option<String>,
+    /// Command that starts the head service (see --base-cmd).
+    #[arg(long, value_name = "CMD", conflicts_with = "head_url")]
+    pub(crate) head_cmd: Option<String>,
+    /// URL of an already running head service.
+    #[arg(long, value_name = "URL")]
+    pub(crate) head_url: Option<String>,
+    /// The path to load on services started from commands.
+    #[arg(long, default_value = "/")]
+    pub(crate) path: String,
+    /// Trials per side, interleaved base, head, base, head, ...
+    #[arg(long, default_value_t = stats::gate::RECOMMENDED_TRIALS)]
+    pub(crate) trials: usize,
+    /// The per-trial figure compared: p50, p90, p99 or p999.
+    #[arg(long, default_value = "p99")]
+    pub(crate) measure: String,
+    /// The test: welch-log (Welch's t on log values) or mann-whitney.
+    #[arg(long, default_value = "welch-log")]
+    pub(crate) test: String,
+    /// Significance level of the one-sided test.
+    #[arg(long, default_value_t = 0.01)]
+    pub(crate) alpha: f64,
+    /// The smallest slowdown that counts as a regression.
+    #[arg(long, default_value = "5%")]
+    pub(crate) practical: String,
+    /// How long a started service may take to listen.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub(crate) ready_timeout: String,
+    /// The load of each trial (default: 3 s per trial).
+    #[command(flatten)]
+    pub(crate) load: LoadArgs,
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -21,10 +21,14 @@ fn env(k: &str) -> Option<String> {
 /// The current repository, branch and commit: `--branch`/`--commit`, else
 /// what a CI job says (`CI_COMMIT_BRANCH`, `GITHUB_HEAD_REF`,
 /// `GITHUB_REF_NAME`, `CI_COMMIT_SHA`, `GITHUB_SHA`), else git. The
-/// repository is the `origin` URL, else the project directory's name.
+/// repository is the project's `origin` URL, else its path.
 pub(crate) fn place(branch: Option<&str>, commit: Option<&str>) -> Place {
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let root = runner::project::find_root(&cwd);
+    // In a job shipway runs, the project is the one whose state dir the job
+    // was given, not the job's copy of it.
+    let root = match env("SHIPWAY_STATE_DIR") {
+        Some(state) => std::path::Path::new(&state).parent().map(std::path::Path::to_path_buf).unwrap_or_default(),
+        None => runner::project::find_root(&std::env::current_dir().unwrap_or_default()),
+    };
     let git = runner::project::FsProject::open(&root).ok().and_then(|p| p.git_info(None, false).ok());
     let repo = git
         .as_ref()

@@ -1,6 +1,7 @@
 //! The `shipway` binary: parse arguments, hand off, map the outcome to an
 //! exit code. All behaviour lives in the modules below and the crates.
 
+mod ab;
 mod bench;
 mod check;
 mod cli;

@@ -134,3 +134,125 @@ fn named_results_are_recorded_and_shown_in_the_history() {
         unknown.stderr.contains("no `p99_ms` results for benchmark `nope`") && unknown.stderr.contains("recorded: api")
     );
 }
+
+/// A service that answers every request after `argv[1]` seconds, on $PORT.
+const SERVICE_PY: &str = r#"
+import http.server, os, sys, time
+delay = float(sys.argv[1])
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        time.sleep(delay)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
+fn ab(base_delay: &str, head_delay: &str, extra: &[&str]) -> Outcome {
+    let base = format!("python3 svc.py {base_delay}");
+    let head = format!("python3 svc.py {head_delay}");
+    let mut args =
+        vec!["bench", "ab", "--base-cmd", &base, "--head-cmd", &head, "--trials", "6", "-n", "40", "-c", "4"];
+    args.extend_from_slice(extra);
+    args.push("--json");
+    Test::new().file("svc.py", SERVICE_PY).args(args).run()
+}
+
+#[test]
+fn ab_fails_on_a_large_significant_regression_and_names_the_test() {
+    let out = ab("0.01", "0.05", &[]);
+    out.assert_code(1);
+    let v = &out.json()["verdict"];
+    assert_eq!(v["regressed"], true, "{v}");
+    assert_eq!(v["test"], "Welch t on log values");
+    assert!(v["p_value"].as_f64().unwrap() < 0.01, "{v}");
+    assert!(v["effect"].as_f64().unwrap() > 0.2, "a five times longer delay is a large effect: {v}");
+    let ci = v["ci"].as_array().unwrap();
+    assert!(ci[0].as_f64().unwrap() <= v["effect"].as_f64().unwrap());
+    assert_eq!(out.json()["base_values_ms"].as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn ab_passes_when_nothing_changed() {
+    let out = ab("0.01", "0.01", &["--alpha", "0.001", "--test", "mann-whitney"]);
+    out.assert_code(0);
+    let v = &out.json()["verdict"];
+    assert_eq!((&v["regressed"], &v["test"]), (&false.into(), &"Mann-Whitney U".into()), "{v}");
+}
+
+#[test]
+fn ab_refuses_bad_sides_with_exit_code_2() {
+    let out = Test::new().args(["bench", "ab", "--head-url", "http://127.0.0.1:1/"]).run();
+    out.assert_code(2);
+    assert!(out.stderr.contains("--base-cmd CMD or --base-url URL"), "{}", out.stderr);
+    let out = Test::new()
+        .args(["bench", "ab", "--base-cmd", "echo broken build; exit 3", "--head-url", "http://127.0.0.1:1/"])
+        .run();
+    out.assert_code(2);
+    assert!(out.stderr.contains("the base service exited before listening") && out.stderr.contains("broken build"));
+}
+
+/// A pipeline that starts a service and benches it, as in
+/// examples/hello-service: the bench step's gate decides the job, its JSON
+/// report is an artifact, and its figures reach the project's history.
+fn bench_pipeline(threshold: &str) -> String {
+    format!(
+        r#"
+bench:
+  variables: {{PORT: "0"}}
+  script:
+    - export PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    - python3 svc.py 0.02 &
+    - for i in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+    - shipway bench http "http://127.0.0.1:$PORT/" -n 40 -c 4 --p99-threshold {threshold} --name svc --out bench.json
+  artifacts:
+    when: always
+    paths: [bench.json]
+"#
+    )
+}
+
+fn path_with_shipway() -> String {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_shipway")).parent().unwrap().to_path_buf();
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
+}
+
+#[test]
+fn a_bench_step_gates_its_job_keeps_its_report_and_records_history() {
+    let checked =
+        Test::new().file(".gitlab-ci.yml", bench_pipeline("300ms")).file("svc.py", SERVICE_PY).args(["check"]).run();
+    checked.assert_code(0);
+    let repo = checked.repo();
+    let path = path_with_shipway();
+    let ok = crate::rerun::shipway_env(&repo, &["run", "--json"], &[("PATH", &path)]);
+    ok.assert_code(0);
+    let out = repo.join("extracted");
+    let arts = crate::rerun::shipway(&repo, &["runs", "artifacts", "last", "--extract", out.to_str().unwrap()]);
+    arts.assert_code(0);
+    let report: Vec<std::path::PathBuf> =
+        crate::rerun::tree(&out).into_iter().filter(|f| f.ends_with("bench.json")).map(|f| out.join(f)).collect();
+    assert_eq!(report.len(), 1, "the bench report is the job's artifact: {}", arts.stdout);
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report[0]).unwrap()).unwrap();
+    assert_eq!((&v["requests"], &v["passed"]), (&40.into(), &true.into()));
+    let h = crate::rerun::shipway(&repo, &["bench", "history", "svc", "--json"]);
+    h.assert_code(0);
+    assert_eq!(h.json()["results"].as_array().unwrap().len(), 1, "recorded into the project's store: {}", h.stdout);
+
+    std::fs::write(repo.join(".gitlab-ci.yml"), bench_pipeline("1ms")).unwrap();
+    let bad = crate::rerun::shipway_env(&repo, &["run", "--json"], &[("PATH", &path)]);
+    bad.assert_code(1);
+    assert_eq!(bad.jobs()["bench"], "failed");
+    let log = crate::rerun::log_of(&repo, bad.run_id(), "bench");
+    assert!(log.contains("gate FAILED: p99") && log.contains("above the 1 ms threshold"), "{log}");
+}
+
+#[test]
+fn the_example_bench_pipeline_checks_clean() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello-service/.gitlab-ci.yml");
+    let out = Test::new().args(["check", example.to_str().unwrap()]).run();
+    out.assert_code(0);
+}
