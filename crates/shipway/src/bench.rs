@@ -16,6 +16,7 @@ pub(crate) fn main(args: BenchArgs) -> i32 {
         BenchCommand::Http(a) => http(*a),
         BenchCommand::Ab(a) => crate::ab::main(*a),
         BenchCommand::History(a) => crate::history::history(a),
+        BenchCommand::Gate(a) => crate::history::gate(a),
     }
 }
 

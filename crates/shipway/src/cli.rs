@@ -44,6 +44,36 @@ pub(crate) enum BenchCommand {
     Ab(Box<AbArgs>),
     /// Stored results of a benchmark, oldest first.
     History(HistoryArgs),
+    /// Check the newest result of a benchmark against a baseline branch's
+    /// history (t-test limit); exit 1 when it is beyond the limit.
+    Gate(GateArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct GateArgs {
+    /// The benchmark name.
+    pub(crate) name: String,
+    /// The baseline branch.
+    #[arg(long, value_name = "BRANCH")]
+    pub(crate) against: String,
+    /// Which figure (see `bench history --help`).
+    #[arg(long, default_value = "p99_ms")]
+    pub(crate) measure: String,
+    /// How many of the baseline's newest results to use.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) last: usize,
+    /// The t-test boundary: the limit is where a baseline result would be
+    /// beyond it with this probability's complement.
+    #[arg(long, default_value_t = 0.99)]
+    pub(crate) boundary: f64,
+    /// The branch whose newest result is checked (default: the current one).
+    #[arg(long)]
+    pub(crate) branch: Option<String>,
+    /// Check this commit's newest result instead.
+    #[arg(long)]
+    pub(crate) commit: Option<String>,
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Args, Debug)]

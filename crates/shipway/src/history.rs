@@ -1,7 +1,7 @@
 //! Benchmark history: where a result belongs (repository, branch, commit),
 //! storing it, and `shipway bench history`.
 
-use crate::cli::HistoryArgs;
+use crate::cli::{GateArgs, HistoryArgs};
 use crate::exit;
 use std::io::IsTerminal;
 use store::{BenchQuery, BenchRecord, Store};
@@ -142,6 +142,103 @@ pub(crate) fn history(a: HistoryArgs) -> i32 {
         println!("  trend  {}", sparkline(&values));
     }
     exit::SUCCESS
+}
+
+/// `shipway bench gate`: the newest result of the head branch (or commit)
+/// against the t-test limit of the baseline branch's newest results.
+pub(crate) fn gate(a: GateArgs) -> i32 {
+    let fail = |code: i32, m: String| {
+        eprintln!("error: {m}");
+        code
+    };
+    if !(a.boundary > 0.0 && a.boundary < 1.0) {
+        return fail(exit::INVALID, format!("--boundary {}: must be between 0 and 1", a.boundary));
+    }
+    let mut store = match open() {
+        Ok(s) => s,
+        Err(e) => return fail(exit::INTERNAL, e),
+    };
+    let here = place(a.branch.as_deref(), None);
+    let query = |branch: Option<String>, last: Option<usize>| BenchQuery {
+        repo: here.repo.clone(),
+        bench: a.name.clone(),
+        measure: Some(a.measure.clone()),
+        branch,
+        last,
+    };
+    let head_rows = match store.bench_results(&query(a.commit.is_none().then(|| here.branch.clone()), None)) {
+        Ok(r) => r,
+        Err(e) => return fail(exit::INTERNAL, e.to_string()),
+    };
+    let head = head_rows.iter().rev().find(|r| a.commit.as_ref().is_none_or(|c| &r.commit == c)).cloned();
+    let Some(head) = head else {
+        let which = match &a.commit {
+            Some(c) => format!("commit {c}"),
+            None => format!("branch {}", here.branch),
+        };
+        return fail(
+            exit::INVALID,
+            format!("no `{}` result of `{}` for {which} (record one with `bench http --name`)", a.measure, a.name),
+        );
+    };
+    // The baseline's newest results, leaving out the one being checked.
+    let base_rows = match store.bench_results(&query(Some(a.against.clone()), Some(a.last + 1))) {
+        Ok(r) => r,
+        Err(e) => return fail(exit::INTERNAL, e.to_string()),
+    };
+    let mut base: Vec<&BenchRecord> = base_rows.iter().filter(|r| r.id != head.id).collect();
+    if base.len() > a.last {
+        base.drain(..base.len() - a.last);
+    }
+    let values: Vec<f64> = base.iter().map(|r| r.value).collect();
+    if values.len() < 2 {
+        return fail(
+            exit::INVALID,
+            format!(
+                "the baseline needs at least 2 `{}` results of `{}` on branch {}; found {}",
+                a.measure,
+                a.name,
+                a.against,
+                values.len()
+            ),
+        );
+    }
+    let limit = match stats::boundary::t_limit(&values, a.boundary, head.lower_is_better) {
+        Ok(l) => l,
+        Err(e) => return fail(exit::INVALID, format!("no limit: {e}")),
+    };
+    let breached = limit.breached(head.value);
+    let side = if head.lower_is_better { "upper" } else { "lower" };
+    let summary = format!(
+        "{} {} {:.3} {} at {}@{} vs {} results on {} (mean {:.3}, sd {:.3}): {side} limit {:.3} \
+         (t-test, boundary {}, t={:.3})",
+        a.name,
+        a.measure,
+        head.value,
+        head.unit,
+        head.branch,
+        head.commit.chars().take(12).collect::<String>(),
+        limit.n,
+        a.against,
+        limit.mean,
+        limit.std_dev,
+        limit.limit,
+        a.boundary,
+        limit.t
+    );
+    if a.json {
+        let doc = serde_json::json!({
+            "bench": a.name, "measure": a.measure, "head": record_json(&head), "against": a.against,
+            "baseline": {"n": limit.n, "mean": limit.mean, "std_dev": limit.std_dev},
+            "limit": limit.limit, "side": side, "boundary": a.boundary, "t": limit.t,
+            "test": "t-test", "regressed": breached, "summary": summary,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        println!("{summary}");
+        println!("gate {}", if breached { "FAILED: beyond the limit" } else { "passed" });
+    }
+    if breached { exit::FAILED } else { exit::SUCCESS }
 }
 
 pub(crate) fn record_json(r: &BenchRecord) -> serde_json::Value {

@@ -12,6 +12,7 @@
 
 mod binomial;
 mod bootstrap;
+pub mod boundary;
 mod describe;
 mod dist;
 mod error;

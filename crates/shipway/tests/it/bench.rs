@@ -256,3 +256,59 @@ fn the_example_bench_pipeline_checks_clean() {
     let out = Test::new().args(["check", example.to_str().unwrap()]).run();
     out.assert_code(0);
 }
+
+#[test]
+fn gate_against_a_branch_uses_the_t_test_limit_of_its_history() {
+    let fast = fast();
+    let slow = Server::start(Behaviour::Delay(Duration::from_millis(40)));
+    let record = |repo: &std::path::Path, url: &str, branch: &str| {
+        let r = crate::rerun::shipway(
+            repo,
+            &["bench", "http", url, "-n", "20", "-c", "2", "--name", "api", "--branch", branch],
+        );
+        r.assert_code(0);
+    };
+    let first = Test::new().args(["bench", "gate", "api", "--against", "main"]).run();
+    first.assert_code(2);
+    assert!(first.stderr.contains("no `p99_ms` result of `api` for branch main"), "{}", first.stderr);
+    let repo = first.repo();
+    record(&repo, &slow.url("/"), "main");
+    let one = crate::rerun::shipway(&repo, &["bench", "gate", "api", "--against", "main", "--branch", "main"]);
+    one.assert_code(2);
+    assert!(one.stderr.contains("needs at least 2"), "{}", one.stderr);
+    for _ in 0..3 {
+        record(&repo, &slow.url("/"), "main");
+    }
+    // A faster head passes a lower-is-better limit ...
+    record(&repo, &fast.url("/"), "quick");
+    let ok =
+        crate::rerun::shipway(&repo, &["bench", "gate", "api", "--against", "main", "--branch", "quick", "--json"]);
+    ok.assert_code(0);
+    let v = ok.json();
+    assert_eq!((&v["regressed"], &v["test"], &v["side"]), (&false.into(), &"t-test".into(), &"upper".into()), "{v}");
+    assert_eq!(v["baseline"]["n"], 4);
+    // ... and a slower one fails, saying by which limit.
+    let slower = Server::start(Behaviour::Delay(Duration::from_millis(200)));
+    record(&repo, &slower.url("/"), "sluggish");
+    let bad = crate::rerun::shipway(&repo, &["bench", "gate", "api", "--against", "main", "--branch", "sluggish"]);
+    bad.assert_code(1);
+    assert!(bad.stdout.contains("upper limit") && bad.stdout.contains("gate FAILED"), "{}", bad.stdout);
+    // Throughput is higher-is-better: the limit is a lower one.
+    let rps = crate::rerun::shipway(
+        &repo,
+        &[
+            "bench",
+            "gate",
+            "api",
+            "--against",
+            "main",
+            "--branch",
+            "quick",
+            "--measure",
+            "requests_per_second",
+            "--json",
+        ],
+    );
+    rps.assert_code(0);
+    assert_eq!(rps.json()["side"], "lower");
+}
