@@ -234,6 +234,31 @@ pub(crate) fn main(a: AbArgs) -> i32 {
         Ok(v) => v,
         Err(e) => return invalid(format!("no verdict: {e}")),
     };
+    if let Some(name) = &a.record.name {
+        let mut sorted = values[1].clone();
+        sorted.sort_by(f64::total_cmp);
+        let place = crate::history::place(a.record.branch.as_deref(), a.record.commit.as_deref());
+        let rec = store::BenchRecord {
+            repo: place.repo,
+            branch: place.branch,
+            commit: place.commit,
+            bench: name.clone(),
+            measure: format!("{}_ms", a.measure),
+            value: stats::median(&sorted).unwrap_or(sorted[sorted.len() / 2]),
+            unit: "ms".into(),
+            lower_is_better: true,
+            source: "ab".into(),
+            samples: values[1].clone(),
+            env: Some(json!({"base": base_url, "head": head_url, "trials": a.trials}).to_string()),
+            created_ms: runner::time::now_ms(),
+            ..Default::default()
+        };
+        let stored = crate::history::open().and_then(|mut s| s.add_bench_result(&rec).map_err(|e| e.to_string()));
+        if let Err(e) = stored {
+            eprintln!("error: cannot record `{name}`: {e}");
+            return exit::INTERNAL;
+        }
+    }
     if a.json {
         let doc = json!({
             "base": base_url,

@@ -278,6 +278,27 @@ fn record_http(name: &str, r: &crate::cli::RecordArgs, report: &Report, s: &Summ
     Ok(figures.len())
 }
 
+/// The latency distribution as text: one line per doubling bucket (from
+/// the smallest recorded value), its count and a bar scaled to `width`.
+pub(crate) fn histogram_picture(h: &Histogram<u64>, width: usize) -> String {
+    if h.is_empty() {
+        return String::new();
+    }
+    let mut first = 1u64;
+    while first * 2 <= h.min() {
+        first *= 2;
+    }
+    let buckets: Vec<(u64, u64)> =
+        h.iter_log(first, 2.0).map(|v| (v.value_iterated_to(), v.count_since_last_iteration())).collect();
+    let most = buckets.iter().map(|b| b.1).max().unwrap_or(1).max(1);
+    let mut out = String::from("  latency histogram (ms, up to)\n");
+    for (upto, count) in buckets {
+        let bar = (count as f64 / most as f64 * width as f64).ceil() as usize;
+        out.push_str(&format!("  {:>10.3} {:>10} {}\n", upto as f64 / 1000.0, count, "█".repeat(bar)));
+    }
+    out
+}
+
 fn http(a: HttpArgs) -> i32 {
     let cfg = match load_config(&a.url, &a.load) {
         Ok(c) => c,
@@ -329,6 +350,9 @@ fn http(a: HttpArgs) -> i32 {
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         print_human(&a.url, &summary);
+        if a.histogram {
+            print!("{}", histogram_picture(&report.histogram, 40));
+        }
         for g in &gates {
             println!("gate {}: {}", if g.passed { "passed" } else { "FAILED" }, g.message);
         }
@@ -376,6 +400,18 @@ mod tests {
         assert!(!gate(1_001, 1_000_000, ".1%"));
         assert!(gate(0, 0, "0%"));
         assert!(!gate(1, 3, "33.3%"));
+    }
+
+    #[test]
+    fn the_histogram_picture_counts_every_value() {
+        let mut h = Histogram::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        h.record_n(300, 90).unwrap();
+        h.record_n(5_000, 10).unwrap();
+        let pic = histogram_picture(&h, 20);
+        let counts: u64 =
+            pic.lines().skip(1).map(|l| l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap()).sum();
+        assert_eq!(counts, 100, "{pic}");
+        assert!(pic.lines().any(|l| l.contains(&"█".repeat(20))), "the biggest bucket has the full bar: {pic}");
     }
 
     #[test]

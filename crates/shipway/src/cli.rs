@@ -115,6 +115,9 @@ pub(crate) struct AbArgs {
     /// The load of each trial (default: 3 s per trial).
     #[command(flatten)]
     pub(crate) load: LoadArgs,
+    /// Record the head's trial values in the history (measure `<measure>_ms`).
+    #[command(flatten)]
+    pub(crate) record: RecordArgs,
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -208,6 +211,9 @@ pub(crate) struct HttpArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Also print the latency histogram (doubling buckets) as bars.
+    #[arg(long)]
+    pub(crate) histogram: bool,
     /// Also write the JSON report to this file.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,

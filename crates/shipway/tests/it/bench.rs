@@ -164,8 +164,13 @@ fn ab(base_delay: &str, head_delay: &str, extra: &[&str]) -> Outcome {
 
 #[test]
 fn ab_fails_on_a_large_significant_regression_and_names_the_test() {
-    let out = ab("0.01", "0.05", &[]);
+    let out = ab("0.01", "0.05", &["--name", "abx", "--commit", "head1"]);
     out.assert_code(1);
+    let h = crate::rerun::shipway(&out.repo(), &["bench", "history", "abx", "--json"]);
+    h.assert_code(0);
+    let rec = &h.json()["results"][0];
+    assert_eq!((&rec["source"], &rec["commit"]), (&"ab".into(), &"head1".into()), "{rec}");
+    assert_eq!(rec["samples"].as_array().unwrap().len(), 6, "the head's trial values: {rec}");
     let v = &out.json()["verdict"];
     assert_eq!(v["regressed"], true, "{v}");
     assert_eq!(v["test"], "Welch t on log values");
