@@ -288,8 +288,11 @@ pub(crate) fn histogram_picture(h: &Histogram<u64>, width: usize) -> String {
     while first * 2 <= h.min() {
         first *= 2;
     }
-    let buckets: Vec<(u64, u64)> =
-        h.iter_log(first, 2.0).map(|v| (v.value_iterated_to(), v.count_since_last_iteration())).collect();
+    let buckets: Vec<(u64, u64)> = h
+        .iter_log(first, 2.0)
+        .map(|v| (v.value_iterated_to(), v.count_since_last_iteration()))
+        .skip_while(|b| b.1 == 0)
+        .collect();
     let most = buckets.iter().map(|b| b.1).max().unwrap_or(1).max(1);
     let mut out = String::from("  latency histogram (ms, up to)\n");
     for (upto, count) in buckets {
