@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Cache restore benchmark: a 1 GiB `target/`-like tree, restored three ways.
 
-Usage (from anywhere; Python 3 standard library only):
+Usage (from anywhere; Python 3 standard library only, plus benchlib.py from this
+script's directory):
 
     benches/cache_restore.py [--runs 5] [--no-build] [--out FILE] [--no-save]
                              [--size-mb 1024] [--files 6000] [--seed 7]
@@ -85,19 +86,20 @@ import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.dirname(HERE)
-RESULTS_DIR = os.path.join(HERE, "results")
-DEFAULT_SHIPWAY = os.path.join(REPO_ROOT, "target", "release", "shipway")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (  # noqa: E402  (benchlib.py sits next to this script)
+    BenchError, GCL_SHELL_FLAGS, GITLAB_ORIGIN, NODE_VARS, Report, STATS_HEADER, TempDir, add_gcl_arg,
+    add_no_build_arg, add_no_save_arg, add_out_arg, add_shipway_arg, child_env, choice_list, eprint,
+    fmt_load, fmt_s, fmt_stats, gcl_summary, init_repo, job_logs, med, note_if_few_runs, print_abort,
+    ready_shipway, require_tools, settle, sh, strip_ansi, tail, timed, version_of, warn_if_few_runs)
 
-ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
-SUMMARY_RE = re.compile(r"^ (PASS|WARN|FAIL) (?: \[[^\]]*\])? (.+?)\s*$")
+# Time limit of each setup step: generating the tree, du, tar | zstd.
+SETUP_TIMEOUT = 600
+
 SW_RESTORED_RE = re.compile(
     r"Restored cache `big` by moving it in \((\d+) files, ([\d.]+) MB in (\d+) ms\)")
 SW_SAVED_RE = re.compile(r"Saved cache `big` \((\d+) files, ([\d.]+) MB in (\d+) ms\)")
@@ -202,62 +204,6 @@ build:
 """ % {"hit": HIT_MARK, "miss": MISS_MARK}
 
 
-class BenchError(Exception):
-    """A failed or unverifiable run: abort the whole benchmark."""
-
-
-def eprint(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def strip_ansi(s):
-    return ANSI_RE.sub("", s).replace("\r", "")
-
-
-def tail(text, n=30):
-    return "\n".join(strip_ansi(text).rstrip().splitlines()[-n:])
-
-
-def fmt_s(x):
-    if x is None:
-        return "-"
-    if x >= 1:
-        return "%.2f s" % x
-    return "%.1f ms" % (x * 1000)
-
-
-def med(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
-
-
-def child_env(home):
-    env = {}
-    for k in ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "NODE_PATH", "NODE_OPTIONS",
-              "NODE_EXTRA_CA_CERTS", "NVM_DIR", "PYENV_VERSION"):
-        if k in os.environ:
-            env[k] = os.environ[k]
-    real_home = os.path.expanduser("~")
-    for k, default in (("CARGO_HOME", ".cargo"), ("RUSTUP_HOME", ".rustup"), ("PYENV_ROOT", ".pyenv")):
-        v = os.environ.get(k) or os.path.join(real_home, default)
-        if os.path.isdir(v):
-            env[k] = v
-    env["HOME"] = home
-    env["FORCE_COLOR"] = "0"
-    env["NO_COLOR"] = "1"
-    env["TERM"] = "dumb"
-    env["GIT_CONFIG_NOSYSTEM"] = "1"
-    return env
-
-
-def sh(cmd, cwd, env, timeout=600):
-    p = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
-    if p.returncode != 0:
-        raise BenchError("setup command failed (exit %d): %s\n%s%s" % (
-            p.returncode, " ".join(cmd), p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")))
-    return p.stdout.decode(errors="replace")
-
-
 def make_repo(repo, env, gen_src):
     """A git repo with gen_tree.py and the pipeline, one commit, a fake origin (for gcl)."""
     os.makedirs(repo)
@@ -267,27 +213,7 @@ def make_repo(repo, env, gen_src):
         f.write(CI_YAML)
     with open(os.path.join(repo, ".gitignore"), "w", encoding="utf-8") as f:
         f.write("/.shipway/\n/.gitlab-ci-local/\n/target/\n")
-    sh(["git", "-c", "init.defaultBranch=main", "init", "-q", "-b", "main"], repo, env)
-    sh(["git", "config", "user.email", "bench@example.invalid"], repo, env)
-    sh(["git", "config", "user.name", "shipway bench"], repo, env)
-    sh(["git", "config", "commit.gpgsign", "false"], repo, env)
-    sh(["git", "add", "-A"], repo, env)
-    sh(["git", "commit", "-q", "-m", "cache restore bench"], repo, env)
-    sh(["git", "remote", "add", "origin", "https://gitlab.example.invalid/shipway/bench.git"], repo, env)
-    sh(["git", "update-ref", "refs/remotes/origin/main", "HEAD"], repo, env)
-    sh(["git", "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main"], repo, env)
-
-
-def timed(cmd, cwd, env, timeout):
-    t0 = time.perf_counter()
-    p = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
-    dt = time.perf_counter() - t0
-    return dt, p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
-
-
-def settle():
-    os.sync()
-    time.sleep(0.2)
+    init_repo(repo, env, "cache restore bench", GITLAB_ORIGIN)
 
 
 def tree_stats(root):
@@ -304,14 +230,6 @@ def du_kb(text):
     return int(m[-1]) if m else None
 
 
-def version_of(cmd, env):
-    try:
-        p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
-        return strip_ansi(p.stdout.decode(errors="replace")).strip().splitlines()[0]
-    except Exception as e:  # noqa: BLE001
-        return "unknown (%s)" % e
-
-
 # --------------------------------------------------------------------------
 # shipway
 
@@ -323,7 +241,7 @@ def entry_target(repo):
 
 
 def shipway_log(repo, run_id):
-    logs = sorted(glob.glob(os.path.join(repo, ".shipway", "runs", str(run_id), "logs", "*build*.log")))
+    logs = job_logs(repo, run_id, "*build*.log")
     if not logs:
         return None, None
     with open(logs[-1], encoding="utf-8", errors="replace") as f:
@@ -348,7 +266,7 @@ def run_shipway(args, repo, env, label, populate, expect_kb):
     try:
         res = json.loads(out)
     except ValueError:
-        raise BenchError("%s: shipway exited %d without a JSON result\n--- stderr\n%s" % (label, rc, tail(err)))
+        raise BenchError("%s: shipway exited %d without a JSON result\n--- stderr\n%s" % (label, rc, tail(err, 30)))
     jobs = {j.get("name"): j for j in res.get("jobs", [])}
     job = jobs.get("build") or {}
     path, log = shipway_log(repo, res.get("run"))
@@ -362,14 +280,14 @@ def run_shipway(args, repo, env, label, populate, expect_kb):
 
     if rc != 0 or res.get("status") != "success" or job.get("status") != "success":
         raise BenchError("%s: shipway exit %d, pipeline %r, job %r\n--- job log\n%s\n--- stderr\n%s"
-                         % (label, rc, res.get("status"), job.get("status"), tail(log or "", 30), tail(err)))
+                         % (label, rc, res.get("status"), job.get("status"), tail(log or "", 30), tail(err, 30)))
     if log is None:
         raise BenchError("%s: no job log under .shipway/runs/%s/logs/" % (label, res.get("run")))
     info["cache_lines"] = cache_lines(log)
     m_saved = SW_SAVED_RE.search(log)
     if populate:
         if MISS_MARK not in log:
-            raise BenchError("%s: the populate run did not generate target/:\n%s" % (label, tail(log)))
+            raise BenchError("%s: the populate run did not generate target/:\n%s" % (label, tail(log, 30)))
         if not m_saved:
             bad("the populate run did not save the cache")
         return dt, None, info, anomalies
@@ -416,14 +334,13 @@ def gcl_time(rx, text):
 
 
 def run_gcl(args, repo, env, label, populate, expect_kb):
-    cmd = args.gcl.split() + ["--shell-executor-no-image", "--shell-isolation", "build"]
+    cmd = args.gcl.split() + GCL_SHELL_FLAGS + ["build"]
     try:
         dt, rc, out, err = timed(cmd, repo, env, args.timeout)
     except subprocess.TimeoutExpired:
         raise BenchError("%s: timed out after %ss" % (label, args.timeout))
     text = strip_ansi(out + "\n" + err)
-    passed = [m.group(2) for m in (SUMMARY_RE.match(ln) for ln in strip_ansi(out).splitlines())
-              if m and m.group(1) == "PASS"]
+    passed, _ = gcl_summary(out)
     if rc != 0 or "build" not in passed:
         raise BenchError("%s: gitlab-ci-local exit %d, PASS lines %s\n--- output (tail)\n%s"
                          % (label, rc, passed, tail(text, 40)))
@@ -476,20 +393,16 @@ def parse_args():
     ap.add_argument("--size-mb", type=int, default=1024, help="tree size in MiB (default 1024)")
     ap.add_argument("--files", type=int, default=6000, help="small files in the tree (default 6000)")
     ap.add_argument("--seed", type=int, default=7, help="content seed (default 7)")
-    ap.add_argument("--shipway", default=DEFAULT_SHIPWAY, help="shipway binary (default target/release/shipway)")
-    ap.add_argument("--no-build", action="store_true", help="do not run `cargo build --release` first")
-    ap.add_argument("--gcl", default=os.environ.get("SHIPWAY_GCL_BIN", "gitlab-ci-local"),
-                    help="gitlab-ci-local command (default $SHIPWAY_GCL_BIN or gitlab-ci-local)")
+    add_shipway_arg(ap)
+    add_no_build_arg(ap)
+    add_gcl_arg(ap)
     ap.add_argument("--variants", default="shipway,tar,gcl", help="comma list of shipway,tar,gcl (default all)")
-    ap.add_argument("--out", help="JSON file for raw samples (default: timestamped file in the temp dir)")
-    ap.add_argument("--no-save", action="store_true",
-                    help="do not write the report to benches/results/cache_restore-<date>.txt")
+    add_out_arg(ap)
+    add_no_save_arg(ap, "cache_restore")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per single run (default 900)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (several GiB!)")
     a = ap.parse_args()
-    a.variants = [v.strip() for v in a.variants.split(",") if v.strip()]
-    if not a.variants or any(v not in ("shipway", "tar", "gcl") for v in a.variants):
-        ap.error("--variants takes a comma list of shipway, tar, gcl")
+    a.variants = choice_list(ap, "--variants", a.variants, ("shipway", "tar", "gcl"))
     small = a.size_mb * (1 << 20) - (240 << 20)
     if a.runs < 1 or a.files < 1 or small < a.files * (4 << 10) or small > a.files * (2 << 20):
         ap.error("--runs >= 1, and --size-mb - 240 must fit --files files of 4 KiB..2 MiB")
@@ -506,39 +419,18 @@ def main():
         need += [args.gcl.split()[0], "rsync"]
     if "shipway" in args.variants and not args.no_build:
         need.append("cargo")
-    for tool in need:
-        if shutil.which(tool) is None:
-            eprint("error: %s is not installed" % tool)
-            return 2
-    if "shipway" in args.variants:
-        if not args.no_build:
-            eprint("cargo build --release (in %s) ..." % REPO_ROOT)
-            p = subprocess.run(["cargo", "build", "--release", "--bin", "shipway"], cwd=REPO_ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            if p.returncode != 0:
-                eprint("error: cargo build --release failed:\n%s" % tail(p.stdout.decode(errors="replace")))
-                return 2
-        if not (os.path.isfile(args.shipway) and os.access(args.shipway, os.X_OK)):
-            eprint("error: no shipway binary at %s (run `cargo build --release`, or pass --shipway)" % args.shipway)
-            return 2
-    if args.runs < 5:
-        eprint("WARNING: --runs %d < 5: fine for a trial, not a valid result" % args.runs)
-    tmp = tempfile.mkdtemp(prefix="shipway-cache-bench-")
-    try:
-        return bench(args, tmp)
-    finally:
-        if args.keep:
-            eprint("temp dir kept (several GiB): %s" % tmp)
-        else:
-            t0 = time.perf_counter()
-            shutil.rmtree(tmp, ignore_errors=True)
-            eprint("temp dir %s deleted (%s)" % (tmp, fmt_s(time.perf_counter() - t0)))
+    if not require_tools(need):
+        return 2
+    if "shipway" in args.variants and not ready_shipway(args.shipway, build=not args.no_build):
+        return 2
+    warn_if_few_runs(args.runs)
+    with TempDir("shipway-cache-bench-", args.keep, kept_note=" (several GiB)", timed_delete=True) as tmp_dir:
+        return bench(args, tmp_dir)
 
 
-def bench(args, tmp):
-    home = os.path.join(tmp, "home")
-    os.makedirs(home)
-    env = child_env(home)
+def bench(args, tmp_dir):
+    tmp = tmp_dir.path
+    env = child_env(tmp_dir.home, NODE_VARS)
     total = args.size_mb << 20
     gen_src = GEN_TREE % {"seed": args.seed, "files": args.files, "total": total}
     V = args.variants
@@ -567,10 +459,10 @@ def bench(args, tmp):
         ref = os.path.join(tmp, "ref")
         os.makedirs(ref)
         t0 = time.perf_counter()
-        sh([sys.executable, "-c", gen_src, os.path.join(ref, "target")], ref, env)
+        sh([sys.executable, "-c", gen_src, os.path.join(ref, "target")], ref, env, timeout=SETUP_TIMEOUT)
         setup["generate_s"] = time.perf_counter() - t0
         files, size = tree_stats(os.path.join(ref, "target"))
-        du = int(sh(["du", "-s", "target"], ref, env).split()[0])
+        du = int(sh(["du", "-s", "target"], ref, env, timeout=SETUP_TIMEOUT).split()[0])
         ndirs = sum(len(ds) for _, ds, _ in os.walk(os.path.join(ref, "target")))
         setup.update(tree_files=files, tree_bytes=size, tree_du_kb=du, tree_dirs=ndirs)
         eprint("tree: %d files, %d dirs, %.1f MiB (du %d KiB), generated in %s"
@@ -579,7 +471,8 @@ def bench(args, tmp):
         if "tar" in V:
             settle()
             t0 = time.perf_counter()
-            sh(["bash", "-o", "pipefail", "-c", "tar -cf - target | zstd -q -T0 -3 -o %s" % archive], ref, env)
+            sh(["bash", "-o", "pipefail", "-c", "tar -cf - target | zstd -q -T0 -3 -o %s" % archive], ref, env,
+               timeout=SETUP_TIMEOUT)
             setup["tar_zstd_create_s"] = time.perf_counter() - t0
             setup["archive_bytes"] = os.path.getsize(archive)
             eprint("tar | zstd -T0 -3: %.1f MiB (ratio %.3f) in %s"
@@ -629,7 +522,7 @@ def bench(args, tmp):
                 except subprocess.TimeoutExpired:
                     raise BenchError("tar+zstd round %d: timed out" % (r + 1))
                 if rc != 0:
-                    raise BenchError("tar+zstd round %d: exit %d\n%s" % (r + 1, rc, tail(err)))
+                    raise BenchError("tar+zstd round %d: exit %d\n%s" % (r + 1, rc, tail(err, 30)))
                 if r == 0:
                     got = tree_stats(os.path.join(dest, "target"))
                     if got != (files, size):
@@ -648,21 +541,19 @@ def bench(args, tmp):
                 parts.append("gcl restore %s, run %s" % (fmt_s(rs), fmt_s(dt)))
             eprint("  round %d/%d: %s" % (r + 1, args.runs, "; ".join(parts)))
     except BenchError as e:
-        eprint("\n*** BENCHMARK ABORTED: a run failed or could not be validated ***\n%s" % e)
+        print_abort(e)
         for a in anomalies:
             eprint("shipway cache anomaly (%s): %s\n  %s" % (a["run"], a["why"], "\n  ".join(a["lines"])))
         return 1
     load_end = os.getloadavg()
 
     # ---------------------------------------------------------------- report
-    report = []
-
-    def say(s=""):
-        report.append(s)
+    report = Report()
+    say = report.say
 
     say("cache restore of a %.0f MiB target/-like tree: %d interleaved round(s) after 1 populate run, %s CPUs"
         % (setup["tree_bytes"] / 2**20, args.runs, os.cpu_count()))
-    say("load average %.2f %.2f %.2f at start, %.2f %.2f %.2f at end" % (tuple(load_start) + tuple(load_end)))
+    say(fmt_load(load_start, load_end))
     say("tree: %d files in %d dirs, %d bytes (du %d KiB); 4 KiB..2 MiB files plus 96/64/48/32 MiB ones; "
         "seeded random content" % (setup["tree_files"], setup["tree_dirs"], setup["tree_bytes"], setup["tree_du_kb"]))
     for k in ("shipway", "gitlab_ci_local", "zstd"):
@@ -686,12 +577,11 @@ def bench(args, tmp):
     if "gcl" in V:
         rows.append(("gcl", "restore (imported cache)", samples["gcl_restore"]))
         rows.append(("gcl", "whole run", samples["gcl_wall"]))
-    say("%-9s  %-28s  %10s  %10s  %10s" % ("tool", "measure", "median", "min", "max"))
+    say("%-9s  %-28s  %s" % ("tool", "measure", STATS_HEADER))
     for tool, what, xs in rows:
-        ys = [x for x in xs if x is not None]
-        say("%-9s  %-28s  %10s  %10s  %10s%s" % (tool, what, fmt_s(med(ys)), fmt_s(min(ys) if ys else None),
-                                               fmt_s(max(ys) if ys else None),
-                                               "" if len(ys) == len(xs) else "  (%d of %d runs)" % (len(ys), len(xs))))
+        n = sum(1 for x in xs if x is not None)
+        say("%-9s  %-28s  %s%s" % (tool, what, fmt_stats(xs),
+                                   "" if n == len(xs) else "  (%d of %d runs)" % (n, len(xs))))
     say()
     ratios = {}
     sw_r = med(samples["shipway_restore"])
@@ -754,35 +644,17 @@ def bench(args, tmp):
             for ln in a["lines"]:
                 say("      " + ln)
         say()
-    if args.runs < 5:
-        notes.append("only %d timed round(s): a trial, not a valid result (use >= 5)" % args.runs)
+    note_if_few_runs(args.runs, notes)
     notes.append("warm page cache for all variants; timed windows exclude os.sync() + 0.2 s before each run")
     if "gcl" in V:
         notes.append("gcl whole run = node start-up, JSON schema validation (on, as a user runs it), the rsync "
                      "--delete that drops the previous run's target/ from its build dir, the import, the job, "
                      "the save")
-    if notes:
-        say("notes:")
-        for n in notes:
-            say("  - " + n)
+    report.say_block("notes:", notes, prefix="  - ", blank=False)
     result = {"meta": dict(meta, loadavg_end=load_end), "setup": setup, "samples_s": samples,
               "medians_s": {k: med(v) for k, v in samples.items()}, "ratios": ratios,
               "details": details, "anomalies": anomalies, "notes": notes}
-    out = args.out or os.path.join(tempfile.gettempdir(), "cache_restore-%s.json" % time.strftime("%Y%m%d-%H%M%S"))
-    with open(out, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
-    say()
-    say("raw samples: %s" % out)
-    text = "\n".join(report) + "\n"
-    print()
-    sys.stdout.write(text)
-    if not args.no_save:
-        os.makedirs(RESULTS_DIR, exist_ok=True)
-        path = os.path.join(RESULTS_DIR, "cache_restore-%s.txt" % time.strftime("%Y-%m-%d"))
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-        print("report saved: %s" % os.path.relpath(path, REPO_ROOT))
+    report.publish(result, args.out, "cache_restore", None if args.no_save else "cache_restore")
     return 1 if anomalies else 0
 
 

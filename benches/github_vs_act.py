@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Wall-time benchmark: shipway vs act (nektos/act) on the same GitHub Actions workflows.
 
-Usage (from anywhere; Python 3 standard library only):
+Usage (from anywhere; Python 3 standard library only, plus benchlib.py from this
+script's directory):
 
     cargo build --release
     benches/github_vs_act.py [--runs 7] [--out FILE] [--save] [--workloads a,b,c]
@@ -103,26 +104,24 @@ interleaved run, not absolute times across runs.
 """
 
 import argparse
-import json
 import os
-import random
 import re
 import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.dirname(HERE)
-RESULTS_DIR = os.path.join(HERE, "results")
-DEFAULT_SHIPWAY = os.path.join(REPO_ROOT, "target", "release", "shipway")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (  # noqa: E402  (benchlib.py sits next to this script)
+    BenchError, GITHUB_ORIGIN, RUSTUP_VARS, Report, STATS_HEADER, TempDir, Variant, add_out_arg,
+    add_shipway_arg, child_env, choice_list, dag_depths, eprint, failer, fmt_load, fmt_s, fmt_stats,
+    init_repo, med, note_if_few_runs, print_abort, random_dag, require_shipway, require_tools, run_rounds,
+    shipway_result, strip_ansi, version_of, warn_if_few_runs)
+
 DEFAULT_ACT_FLAGS = "--pull=false --action-offline-mode --no-cache-server"
 EXPECTED_ACT_VERSION = "0.2.89"
 GOAL_DAG_RATIO = 10.0
 
-ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 # act's end-of-job line, e.g. "[dag/job-007] 🏁  Job succeeded" (the prefix
 # is padded to the longest job label, so strip it).
 ACT_DONE_RE = re.compile(r"^\[([^\]]+)\]\s+\U0001F3C1\s+Job (succeeded|failed)\s*$")
@@ -133,73 +132,12 @@ MATRIX_OS = ["a", "b", "c"]
 MATRIX_V = ["1", "2", "3"]
 
 
-class BenchError(Exception):
-    """A failed or unverifiable run: abort the whole benchmark."""
-
-
-def eprint(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def strip_ansi(s):
-    return ANSI_RE.sub("", s).replace("\r", "")
-
-
-def tail(text, n=40):
-    lines = strip_ansi(text).rstrip().splitlines()
-    return "\n".join(lines[-n:])
-
-
 # --------------------------------------------------------------------------
-# environment and repos
+# state
 
 
-def child_env(home):
-    env = {}
-    for k in ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR",
-              "RUSTUP_TOOLCHAIN", "RUSTUP_AUTO_INSTALL", "PYENV_VERSION"):
-        if k in os.environ:
-            env[k] = os.environ[k]
-    real_home = os.path.expanduser("~")
-    # Tool homes default to $HOME/...; pin them since HOME is replaced.
-    for k, default in (("CARGO_HOME", ".cargo"), ("RUSTUP_HOME", ".rustup"),
-                       ("PYENV_ROOT", ".pyenv")):
-        v = os.environ.get(k) or os.path.join(real_home, default)
-        if os.path.isdir(v):
-            env[k] = v
-    env["HOME"] = home
-    env["FORCE_COLOR"] = "0"
-    env["NO_COLOR"] = "1"
-    env["TERM"] = "dumb"
-    env["GIT_CONFIG_NOSYSTEM"] = "1"
-    env["ACT_DISABLE_VERSION_CHECK"] = "1"
-    return env
-
-
-def sh(cmd, cwd, env, timeout=120):
-    p = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=timeout)
-    if p.returncode != 0:
-        raise BenchError("setup command failed (exit %d): %s\n%s%s" % (
-            p.returncode, " ".join(cmd), p.stdout.decode(errors="replace"),
-            p.stderr.decode(errors="replace")))
-    return p.stdout.decode(errors="replace")
-
-
-def init_repo(repo, env, message):
-    """git init + one commit + fake GitHub origin (never contacted)."""
-    with open(os.path.join(repo, ".gitignore"), "a", encoding="utf-8") as f:
-        f.write("\n/.shipway/\n")
-    sh(["git", "-c", "init.defaultBranch=main", "init", "-q", "-b", "main"], repo, env)
-    sh(["git", "config", "user.email", "bench@example.invalid"], repo, env)
-    sh(["git", "config", "user.name", "shipway bench"], repo, env)
-    sh(["git", "config", "commit.gpgsign", "false"], repo, env)
-    sh(["git", "add", "-A"], repo, env)
-    sh(["git", "commit", "-q", "-m", message], repo, env)
-    sh(["git", "remote", "add", "origin", "https://github.com/shipway/bench.git"], repo, env)
-    sh(["git", "update-ref", "refs/remotes/origin/main", "HEAD"], repo, env)
-    sh(["git", "symbolic-ref", "refs/remotes/origin/HEAD",
-        "refs/remotes/origin/main"], repo, env)
+# Appended to every repo's committed .gitignore.
+IGNORE = ("/.shipway/",)
 
 
 def clean_state(repo, home):
@@ -243,20 +181,6 @@ jobs:
 """ % (", ".join(MATRIX_OS), ", ".join(MATRIX_V))
 
 
-def dag_jobs(n, seed):
-    """[(name, [needs])]: job i needs 0-3 random jobs among 0..i-1.
-
-    Same random draw as dag_jobs() in gitlab_vs_gcl.py, so one seed gives the
-    same graph in both benchmarks."""
-    rng = random.Random(seed)
-    jobs = []
-    for i in range(n):
-        k = min(rng.randint(0, 3), i)
-        needs = sorted(rng.sample(range(i), k))
-        jobs.append(("job-%03d" % i, ["job-%03d" % j for j in needs]))
-    return jobs
-
-
 def dag_yaml(jobs):
     out = ["name: dag", "on: push", "jobs:"]
     for name, needs in jobs:
@@ -270,9 +194,7 @@ def dag_yaml(jobs):
 
 def dag_levels(jobs):
     """Sizes of the topological levels (act runs them one after the other)."""
-    depth = {}
-    for name, needs in jobs:
-        depth[name] = 1 + max((depth[x] for x in needs), default=0)
+    depth = dag_depths(jobs)
     sizes = [0] * max(depth.values())
     for d in depth.values():
         sizes[d - 1] += 1
@@ -284,19 +206,8 @@ def dag_levels(jobs):
 
 
 def check_shipway(label, rc, out, err, exp):
-    def fail(why):
-        raise BenchError("%s: %s\n--- stdout (tail)\n%s\n--- stderr (tail)\n%s"
-                         % (label, why, tail(out, 20), tail(err)))
-    if rc != 0:
-        fail("shipway exited %d" % rc)
-    try:
-        res = json.loads(out)
-    except ValueError:
-        fail("shipway --json printed no JSON result")
-    if not isinstance(res, dict):
-        fail("shipway --json result is not an object")
-    if res.get("status") != "success":
-        fail("pipeline status %r" % res.get("status"))
+    fail = failer(label, out, err, out_lines=20)
+    res = shipway_result(rc, out, fail)
     jobs = res.get("jobs")
     if not isinstance(jobs, list):
         fail("no `jobs` list in the JSON result")
@@ -315,9 +226,7 @@ def check_shipway(label, rc, out, err, exp):
 
 
 def check_act(label, rc, out, err, exp):
-    def fail(why):
-        raise BenchError("%s: %s\n--- stdout (tail)\n%s\n--- stderr (tail)\n%s"
-                         % (label, why, tail(out), tail(err)))
+    fail = failer(label, out, err)
     if rc != 0:
         fail("act exited %d" % rc)
     ok, failed, combos = [], [], set()
@@ -345,64 +254,6 @@ def check_act(label, rc, out, err, exp):
 CHECKS = {"shipway": check_shipway, "act": check_act}
 
 
-class Variant:
-    def __init__(self, tool, cmd, expected):
-        self.name, self.tool, self.cmd, self.expected = tool, tool, cmd, expected
-        self.samples = []
-        self.jobs_seen = None
-
-
-def run_timed(cmd, cwd, env, home, timeout):
-    clean_state(cwd, home)
-    os.sync()
-    time.sleep(0.2)
-    t0 = time.perf_counter()
-    p = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=timeout)
-    dt = time.perf_counter() - t0
-    return dt, p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
-
-
-def run_rounds(wl, ctx, runs, warm):
-    """Interleave every variant once per round (fills v.samples unless warm)."""
-    for r in range(runs):
-        tag = "warm-up %d/%d" % (r + 1, runs) if warm else "round %d/%d" % (r + 1, runs)
-        parts = []
-        for v in wl["variants"]:
-            label = "%s [%s] %s" % (wl["key"], v.name, tag)
-            try:
-                dt, rc, out, err = run_timed(v.cmd, wl["repo"], ctx["env"], ctx["home"], ctx["timeout"])
-            except subprocess.TimeoutExpired:
-                raise BenchError("%s: timed out after %ss: %s" % (label, ctx["timeout"], " ".join(v.cmd)))
-            v.jobs_seen = CHECKS[v.tool](label, rc, out, err, v.expected)
-            if not warm:
-                v.samples.append(dt)
-            parts.append("%s %s" % (v.name, fmt_s(dt)))
-        eprint("  %s %s: %s" % (wl["key"], tag, ", ".join(parts)))
-    clean_state(wl["repo"], ctx["home"])
-
-
-def fmt_s(x):
-    if x is None:
-        return "-"
-    if x >= 1:
-        return "%.2f s" % x
-    return "%.1f ms" % (x * 1000)
-
-
-def med(xs):
-    return statistics.median(xs) if xs else None
-
-
-def version_of(cmd, env):
-    try:
-        p = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=60)
-        return p.stdout.decode(errors="replace").strip().splitlines()[0]
-    except Exception as e:  # noqa: BLE001
-        return "unknown (%s)" % e
-
-
 def offline_prefix(env):
     """Command prefix that runs a tool in a fresh network namespace."""
     if shutil.which("unshare") is None:
@@ -427,14 +278,14 @@ def parse_args():
                     "(cold state). See the module docstring for the method.")
     ap.add_argument("--runs", type=int, default=7, help="timed rounds per workload (default 7; >= 5 for a valid result)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
-    ap.add_argument("--out", help="JSON file for raw samples (default: timestamped file in the temp dir)")
+    add_out_arg(ap)
     ap.add_argument("--save", action="store_true",
                     help="also write the printed report to benches/results/github_vs_act-<date>.txt "
                          "(only with both tools)")
     ap.add_argument("--workloads", default="a,b,c", help="comma list of a,b,c (default all)")
     ap.add_argument("--tools", default="shipway,act",
                     help="comma list of shipway,act (default both; one alone: no ratios, no goal)")
-    ap.add_argument("--shipway", default=DEFAULT_SHIPWAY, help="shipway binary (default target/release/shipway)")
+    add_shipway_arg(ap)
     ap.add_argument("--act", default=os.environ.get("SHIPWAY_ACT_BIN", "act"),
                     help="act command (default $SHIPWAY_ACT_BIN or act)")
     ap.add_argument("--act-flags", default=DEFAULT_ACT_FLAGS,
@@ -446,12 +297,8 @@ def parse_args():
     ap.add_argument("--timeout", type=float, default=600, help="seconds per single run (default 600)")
     ap.add_argument("--keep", action="store_true", help="keep the temp repos")
     a = ap.parse_args()
-    a.workloads = [w.strip() for w in a.workloads.split(",") if w.strip()]
-    if not a.workloads or any(w not in ("a", "b", "c") for w in a.workloads):
-        ap.error("--workloads takes a comma list of a, b, c")
-    a.tools = [t.strip() for t in a.tools.split(",") if t.strip()]
-    if not a.tools or any(t not in ("shipway", "act") for t in a.tools):
-        ap.error("--tools takes a comma list of shipway, act")
+    a.workloads = choice_list(ap, "--workloads", a.workloads, ("a", "b", "c"))
+    a.tools = choice_list(ap, "--tools", a.tools, ("shipway", "act"))
     a.tools = [t for t in ("shipway", "act") if t in a.tools]  # fixed order: shipway first
     if a.runs < 1 or a.dag_jobs < 2 or a.warmup < 0:
         ap.error("--runs >= 1, --dag-jobs >= 2, --warmup >= 0")
@@ -462,33 +309,19 @@ def parse_args():
 
 def main():
     args = parse_args()
-    if "shipway" in args.tools and not (os.path.isfile(args.shipway) and os.access(args.shipway, os.X_OK)):
-        eprint("error: no shipway binary at %s (run `cargo build --release`, or pass --shipway; "
-               "--tools act runs the act half alone)" % args.shipway)
+    if "shipway" in args.tools and not require_shipway(args.shipway, "; --tools act runs the act half alone"):
         return 2
-    needed = ["git", "bash"] + ([args.act.split()[0]] if "act" in args.tools else [])
-    for tool in needed:
-        if shutil.which(tool) is None:
-            eprint("error: %s is not installed" % tool)
-            return 2
-    if args.runs < 5:
-        eprint("WARNING: --runs %d < 5: fine for a trial, not a valid result" % args.runs)
+    if not require_tools(["git", "bash"] + ([args.act.split()[0]] if "act" in args.tools else [])):
+        return 2
+    warn_if_few_runs(args.runs)
 
-    tmp = tempfile.mkdtemp(prefix="shipway-bench-gh-")
-    keep = [args.keep]
-    try:
-        return bench(args, tmp, keep)
-    finally:
-        if keep[0]:
-            eprint("temp dir kept: %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with TempDir("shipway-bench-gh-", args.keep) as tmp_dir:
+        return bench(args, tmp_dir)
 
 
-def bench(args, tmp, keep):
-    home = os.path.join(tmp, "home")
-    os.makedirs(home)
-    env = child_env(home)
+def bench(args, tmp_dir):
+    tmp, home = tmp_dir.path, tmp_dir.home
+    env = child_env(home, RUSTUP_VARS, ACT_DISABLE_VERSION_CHECK="1")
     ncpu = os.cpu_count() or 2
     load_start = os.getloadavg()
     act_base = args.act.split()
@@ -525,9 +358,9 @@ def bench(args, tmp, keep):
             rel = ".github/workflows/" + wf
             vs = []
             if "shipway" in args.tools:
-                vs.append(Variant("shipway", prefix + [args.shipway, "run", rel, "--json"], exp))
+                vs.append(Variant("shipway", "shipway", prefix + [args.shipway, "run", rel, "--json"], exp))
             if "act" in args.tools:
-                vs.append(Variant("act", prefix + act_base + ["-P", "ubuntu-latest=-self-hosted", "-W", rel]
+                vs.append(Variant("act", "act", prefix + act_base + ["-P", "ubuntu-latest=-self-hosted", "-W", rel]
                                   + act_flags + ["push"], exp))
             return vs
 
@@ -536,7 +369,7 @@ def bench(args, tmp, keep):
             os.makedirs(os.path.join(repo, ".github", "workflows"))
             with open(os.path.join(repo, ".github", "workflows", wf), "w", encoding="utf-8") as f:
                 f.write(text)
-            init_repo(repo, env, message)
+            init_repo(repo, env, message, GITHUB_ORIGIN, IGNORE)
             return repo
 
         if "a" in args.workloads:
@@ -558,7 +391,7 @@ def bench(args, tmp, keep):
 
         if "c" in args.workloads:
             wf = "dag.yml"
-            jobs = dag_jobs(args.dag_jobs, args.seed)
+            jobs = random_dag(args.dag_jobs, args.seed)
             names = [j[0] for j in jobs]
             levels = dag_levels(jobs)
             n_edges = sum(len(j[1]) for j in jobs)
@@ -571,23 +404,27 @@ def bench(args, tmp, keep):
                               "repo": new_repo("c", wf, dag_yaml(jobs), "generated DAG"),
                               "variants": variants(wf, exp)})
 
+        def rounds(wl, runs, warm):
+            run_rounds(wl, runs, warm, env, args.timeout, lambda repo: clean_state(repo, home), CHECKS,
+                       stdin=subprocess.DEVNULL)
+
         if args.warmup:
             eprint("warm-up (untimed; validates every workload): %d round(s) each" % args.warmup)
             for wl in workloads:
-                run_rounds(wl, {"env": env, "home": home, "timeout": args.timeout}, args.warmup, True)
+                rounds(wl, args.warmup, True)
         for wl in workloads:
             eprint("workload %s: %s, %d tool(s), %d timed round(s)"
                    % (wl["key"], wl["title"], len(wl["variants"]), args.runs))
-            run_rounds(wl, {"env": env, "home": home, "timeout": args.timeout}, args.runs, False)
+            rounds(wl, args.runs, False)
     except BenchError as e:
-        eprint("\n*** BENCHMARK ABORTED: a run failed or could not be validated ***\n%s" % e)
-        keep[0] = True  # for inspection
+        print_abort(e)
+        tmp_dir.keep = True  # for inspection
         return 1
     load_end = os.getloadavg()
 
     # ---------------------------------------------------------------- report
-    report = []
-    say = report.append
+    report = Report()
+    say = report.say
     result = {"meta": dict(meta, loadavg_end=load_end), "notes": notes, "workloads": {}}
     rows = []
     for wl in workloads:
@@ -597,13 +434,12 @@ def bench(args, tmp, keep):
         for v in wl["variants"]:
             entry["variants"][v.name] = {"cmd": v.cmd, "samples_s": v.samples, "median_s": med(v.samples),
                                          "jobs_reported": v.jobs_seen}
-            rows.append((wl["title"], v.name, med(v.samples), min(v.samples), max(v.samples),
-                         med(v.samples) / wl["jobs"]))
+            rows.append((wl["title"], v.name, v.samples, med(v.samples) / wl["jobs"]))
         result["workloads"][wl["key"]] = entry
 
     say("%s: cold state, interleaved, %d timed round(s) (+%d warm-up), %d CPUs%s"
         % (" vs ".join(args.tools), args.runs, args.warmup, ncpu, ", offline (no network)" if args.offline else ""))
-    say("load average %.2f %.2f %.2f at start, %.2f %.2f %.2f at end" % (tuple(load_start) + tuple(load_end)))
+    say(fmt_load(load_start, load_end))
     for t in args.tools:
         say("%s: %s" % (t, meta[t]))
     if "act" in args.tools:
@@ -612,10 +448,9 @@ def bench(args, tmp, keep):
         "the other, <= %d jobs at once per level (--concurrent-jobs), a matrix <= 4 at once" % ncpu)
     say("")
     w0 = max(len(r[0]) for r in rows) if rows else 10
-    say("%-*s  %-8s  %10s  %10s  %10s  %10s" % (w0, "workload", "tool", "median", "min", "max", "median/job"))
+    say("%-*s  %-8s  %s  %10s" % (w0, "workload", "tool", STATS_HEADER, "median/job"))
     for r in rows:
-        say("%-*s  %-8s  %10s  %10s  %10s  %10s" % (w0, r[0], r[1], fmt_s(r[2]), fmt_s(r[3]), fmt_s(r[4]),
-                                                   fmt_s(r[5])))
+        say("%-*s  %-8s  %s  %10s" % (w0, r[0], r[1], fmt_stats(r[2]), fmt_s(r[3])))
 
     ratios = {}
     goal_lines = []
@@ -638,34 +473,10 @@ def bench(args, tmp, keep):
         goal_lines.append("(c) shipway >= %gx faster than act: not evaluated (only %s ran)"
                           % (GOAL_DAG_RATIO, args.tools[0]))
     result["ratios_act_over_shipway"] = ratios
-    if goal_lines:
-        say("")
-        say("goals:")
-        for g in goal_lines:
-            say("  " + g)
-    if args.runs < 5:
-        notes.append("only %d timed round(s): a trial, not a valid result (use >= 5)" % args.runs)
-    if notes:
-        say("")
-        say("notes:")
-        for n in notes:
-            say("  - " + n)
-
-    out = args.out or os.path.join(tempfile.gettempdir(), "github_vs_act-%s.json" % time.strftime("%Y%m%d-%H%M%S"))
-    with open(out, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
-    say("")
-    say("raw samples: %s" % out)
-    text = "\n".join(report) + "\n"
-    print()
-    sys.stdout.write(text)
-    if args.save:
-        os.makedirs(RESULTS_DIR, exist_ok=True)
-        path = os.path.join(RESULTS_DIR, "github_vs_act-%s.txt" % time.strftime("%Y-%m-%d"))
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-        print("report saved: %s" % os.path.relpath(path, REPO_ROOT))
+    report.say_block("goals:", goal_lines)
+    note_if_few_runs(args.runs, notes)
+    report.say_block("notes:", notes, prefix="  - ")
+    report.publish(result, args.out, "github_vs_act", "github_vs_act" if args.save else None)
     return 0
 
 

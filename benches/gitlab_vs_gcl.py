@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Wall-time benchmark: shipway vs gitlab-ci-local (gcl) on the same pipelines.
 
-Usage (from anywhere; Python 3 standard library only):
+Usage (from anywhere; Python 3 standard library only, plus benchlib.py from this
+script's directory):
 
     cargo build --release
     benches/gitlab_vs_gcl.py [--runs 7] [--out FILE] [--workloads a,b,c]
@@ -101,23 +102,20 @@ interleaved run, not absolute times across runs.
 import argparse
 import json
 import os
-import random
-import re
 import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.dirname(HERE)
-DEFAULT_SHIPWAY = os.path.join(REPO_ROOT, "target", "release", "shipway")
-DEFAULT_CI_FILE = os.path.join(REPO_ROOT, ".gitlab-ci.yml")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (  # noqa: E402  (benchlib.py sits next to this script)
+    BenchError, GCL_SHELL_FLAGS, GITLAB_ORIGIN, NODE_VARS, REPO_ROOT, RUSTUP_VARS, Report, STATS_HEADER,
+    TempDir, Variant, add_gcl_arg, add_out_arg, add_shipway_arg, child_env, choice_list, dag_depths, eprint,
+    failer, fmt_load, fmt_s, fmt_stats, gcl_summary, init_repo, med, note_if_few_runs, print_abort,
+    random_dag, require_shipway, require_tools, run_rounds, shipway_result, split_list, strip_ansi, tail,
+    version_of, warn_if_few_runs)
 
-ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
-# gcl end-of-run summary line (docs/gitlab-ci-local-notes.md).
-SUMMARY_RE = re.compile(r"^ (PASS|WARN|FAIL) (?: \[[^\]]*\])? (.+?)\s*$")
+DEFAULT_CI_FILE = os.path.join(REPO_ROOT, ".gitlab-ci.yml")
 
 # Stand-in for the project's pipeline, used only when --ci-file is missing.
 STAND_IN_CI = """\
@@ -145,74 +143,11 @@ test:
 """
 
 
-class BenchError(Exception):
-    """A failed or unverifiable run: abort the whole benchmark."""
-
-
-def eprint(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def strip_ansi(s):
-    return ANSI_RE.sub("", s).replace("\r", "")
-
-
-def tail(text, n=40):
-    lines = strip_ansi(text).rstrip().splitlines()
-    return "\n".join(lines[-n:])
-
-
 # --------------------------------------------------------------------------
-# environment and repos
+# state
 
-
-def child_env(home):
-    env = {}
-    for k in ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "NODE_PATH",
-              "NODE_OPTIONS", "NODE_EXTRA_CA_CERTS", "NVM_DIR",
-              "RUSTUP_TOOLCHAIN", "RUSTUP_AUTO_INSTALL", "PYENV_VERSION"):
-        if k in os.environ:
-            env[k] = os.environ[k]
-    real_home = os.path.expanduser("~")
-    # Tool homes default to $HOME/...; pin them since HOME is replaced.
-    for k, default in (("CARGO_HOME", ".cargo"), ("RUSTUP_HOME", ".rustup"),
-                       ("PYENV_ROOT", ".pyenv")):
-        v = os.environ.get(k) or os.path.join(real_home, default)
-        if os.path.isdir(v):
-            env[k] = v
-    env["HOME"] = home
-    env["FORCE_COLOR"] = "0"
-    env["NO_COLOR"] = "1"
-    env["TERM"] = "dumb"
-    env["GIT_CONFIG_NOSYSTEM"] = "1"
-    return env
-
-
-def sh(cmd, cwd, env, timeout=120):
-    p = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=timeout)
-    if p.returncode != 0:
-        raise BenchError("setup command failed (exit %d): %s\n%s%s" % (
-            p.returncode, " ".join(cmd), p.stdout.decode(errors="replace"),
-            p.stderr.decode(errors="replace")))
-    return p.stdout.decode(errors="replace")
-
-
-def init_repo(repo, env, message):
-    """git init + one commit + fake origin, as gcl_outcomes.py does."""
-    with open(os.path.join(repo, ".gitignore"), "a", encoding="utf-8") as f:
-        f.write("\n/.shipway/\n/.gitlab-ci-local/\n")
-    sh(["git", "-c", "init.defaultBranch=main", "init", "-q", "-b", "main"], repo, env)
-    sh(["git", "config", "user.email", "bench@example.invalid"], repo, env)
-    sh(["git", "config", "user.name", "shipway bench"], repo, env)
-    sh(["git", "config", "commit.gpgsign", "false"], repo, env)
-    sh(["git", "add", "-A"], repo, env)
-    sh(["git", "commit", "-q", "-m", message], repo, env)
-    sh(["git", "remote", "add", "origin",
-        "https://gitlab.example.invalid/shipway/bench.git"], repo, env)
-    sh(["git", "update-ref", "refs/remotes/origin/main", "HEAD"], repo, env)
-    sh(["git", "symbolic-ref", "refs/remotes/origin/HEAD",
-        "refs/remotes/origin/main"], repo, env)
+# Appended to every repo's committed .gitignore.
+IGNORE = ("/.shipway/", "/.gitlab-ci-local/")
 
 
 def clean_state(repo):
@@ -243,16 +178,13 @@ deploy:
 
 
 def dag_jobs(n, seed, n_stages):
-    """[(name, stage, [needs])]: job i needs 0-3 random jobs among 0..i-1."""
-    rng = random.Random(seed)
+    """(stages, [(name, stage, [needs])]): the jobs of benchlib.random_dag(n, seed).
+
+    They are spread over n_stages stages in contiguous blocks, in job order,
+    so every need is in the same or an earlier stage."""
     n_stages = max(1, min(n_stages, n))
     stages = ["test"] if n_stages == 1 else ["stage%d" % (s + 1) for s in range(n_stages)]
-    jobs = []
-    for i in range(n):
-        k = min(rng.randint(0, 3), i)
-        needs = sorted(rng.sample(range(i), k))
-        stage = stages[i * n_stages // n]  # contiguous blocks, in job order
-        jobs.append(("job-%03d" % i, stage, ["job-%03d" % j for j in needs]))
+    jobs = [(name, stages[i * n_stages // n], needs) for i, (name, needs) in enumerate(random_dag(n, seed))]
     return stages, jobs
 
 
@@ -269,10 +201,7 @@ def dag_yaml(stages, jobs):
 
 
 def dag_depth(jobs):
-    depth = {}
-    for name, _, needs in jobs:
-        depth[name] = 1 + max((depth[x] for x in needs), default=0)
-    return max(depth.values())
+    return max(dag_depths([(name, needs) for name, _, needs in jobs]).values())
 
 
 ONE_JOB_YAML = """\
@@ -309,40 +238,9 @@ def copy_project_tree(src_root, dst):
 # running and validating
 
 
-class Tools:
-    def __init__(self, args, env):
-        self.shipway = args.shipway
-        self.gcl = args.gcl.split()
-        self.env = env
-        self.timeout = args.timeout
-
-
-def run_timed(cmd, cwd, env, timeout):
-    clean_state(cwd)
-    # Flush the previous run's writes (gcl copies the repo per job, and the
-    # state dirs were just deleted) so that neither tool pays for the other's
-    # disk writeback inside its timed window. Same treatment for both tools.
-    os.sync()
-    time.sleep(0.2)
-    t0 = time.perf_counter()
-    p = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=timeout)
-    dt = time.perf_counter() - t0
-    return dt, p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
-
-
 def check_shipway(label, rc, out, err, expected):
-    def fail(why):
-        raise BenchError("%s: %s\n--- stdout (tail)\n%s\n--- stderr (tail)\n%s"
-                         % (label, why, tail(out, 20), tail(err)))
-    if rc != 0:
-        fail("shipway exited %d" % rc)
-    try:
-        res = json.loads(out)
-    except ValueError:
-        fail("shipway --json printed no JSON result")
-    if res.get("status") != "success":
-        fail("pipeline status %r" % res.get("status"))
+    fail = failer(label, out, err, out_lines=20)
+    res = shipway_result(rc, out, fail)
     statuses = {j.get("name"): j.get("status") for j in res.get("jobs", [])}
     bad = {n: statuses.get(n) for n in expected if statuses.get(n) != "success"}
     if bad:
@@ -351,74 +249,19 @@ def check_shipway(label, rc, out, err, expected):
 
 
 def check_gcl(label, rc, out, err, expected):
-    def fail(why):
-        raise BenchError("%s: %s\n--- stdout (tail)\n%s\n--- stderr (tail)\n%s"
-                         % (label, why, tail(out), tail(err)))
+    fail = failer(label, out, err)
     if rc != 0:
         fail("gitlab-ci-local exited %d" % rc)
-    passed, other = set(), []
-    for line in strip_ansi(out).splitlines():
-        m = SUMMARY_RE.match(line)
-        if not m:
-            continue
-        if m.group(1) == "PASS":
-            passed.add(m.group(2))
-        else:
-            other.append(line.strip())
+    passed, other = gcl_summary(out)
     if other:
         fail("non-PASS summary lines: %s" % other[:5])
     missing = [n for n in expected if n not in passed]
     if missing:
         fail("no PASS line for %d expected job(s), e.g. %s" % (len(missing), missing[:5]))
-    return len(passed)
+    return len(set(passed))
 
 
-class Variant:
-    def __init__(self, name, tool, cmd, expected):
-        self.name, self.tool, self.cmd, self.expected = name, tool, cmd, expected
-        self.samples = []
-        self.jobs_seen = None
-
-
-def run_rounds(wl, tools, runs, warm):
-    """Interleave every variant once per round (fills v.samples unless warm)."""
-    for r in range(runs):
-        is_warm = warm
-        tag = "warm-up %d/%d" % (r + 1, runs) if warm else "round %d/%d" % (r + 1, runs)
-        parts = []
-        for v in wl["variants"]:
-            label = "%s [%s] %s" % (wl["key"], v.name, tag)
-            try:
-                dt, rc, out, err = run_timed(v.cmd, wl["repo"], tools.env, tools.timeout)
-            except subprocess.TimeoutExpired:
-                raise BenchError("%s: timed out after %ss: %s" % (label, tools.timeout, " ".join(v.cmd)))
-            check = check_shipway if v.tool == "shipway" else check_gcl
-            v.jobs_seen = check(label, rc, out, err, v.expected)
-            if not is_warm:
-                v.samples.append(dt)
-            parts.append("%s %s" % (v.name, fmt_s(dt)))
-        eprint("  %s %s: %s" % (wl["key"], tag, ", ".join(parts)))
-    clean_state(wl["repo"])
-
-
-def fmt_s(x):
-    if x is None:
-        return "-"
-    if x >= 1:
-        return "%.2f s" % x
-    return "%.1f ms" % (x * 1000)
-
-
-def med(xs):
-    return statistics.median(xs) if xs else None
-
-
-def version_of(cmd, env):
-    try:
-        p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
-        return p.stdout.decode(errors="replace").strip().splitlines()[0]
-    except Exception as e:  # noqa: BLE001
-        return "unknown (%s)" % e
+CHECKS = {"shipway": check_shipway, "gcl": check_gcl}
 
 
 def spawn_baseline(n):
@@ -444,11 +287,10 @@ def parse_args():
                     "(cold state). See the module docstring for the method.")
     ap.add_argument("--runs", type=int, default=7, help="timed rounds per workload (default 7; >= 5 for a valid result)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
-    ap.add_argument("--out", help="JSON file for raw samples (default: timestamped file in the temp dir)")
+    add_out_arg(ap)
     ap.add_argument("--workloads", default="a,b,c", help="comma list of a,b,c (default all)")
-    ap.add_argument("--shipway", default=DEFAULT_SHIPWAY, help="shipway binary (default target/release/shipway)")
-    ap.add_argument("--gcl", default=os.environ.get("SHIPWAY_GCL_BIN", "gitlab-ci-local"),
-                    help="gitlab-ci-local command (default $SHIPWAY_GCL_BIN or gitlab-ci-local)")
+    add_shipway_arg(ap)
+    add_gcl_arg(ap)
     ap.add_argument("--parallel", type=int, default=os.cpu_count() or 2,
                     help="shipway --parallel for the main variants (default CPU count = %d)" % (os.cpu_count() or 2))
     ap.add_argument("--gcl-no-schema", action=argparse.BooleanOptionalAction, default=True,
@@ -465,10 +307,8 @@ def parse_args():
     ap.add_argument("--timeout", type=float, default=600, help="seconds per single run (default 600)")
     ap.add_argument("--keep", action="store_true", help="keep the temp repos")
     a = ap.parse_args()
-    a.workloads = [w.strip() for w in a.workloads.split(",") if w.strip()]
-    if not a.workloads or any(w not in ("a", "b", "c") for w in a.workloads):
-        ap.error("--workloads takes a comma list of a, b, c")
-    a.ci_jobs = [j.strip() for j in a.ci_jobs.split(",") if j.strip()]
+    a.workloads = choice_list(ap, "--workloads", a.workloads, ("a", "b", "c"))
+    a.ci_jobs = split_list(a.ci_jobs)
     if a.runs < 1 or a.parallel < 1 or a.dag_jobs < 2 or a.warmup < 0 or a.spawns < 1:
         ap.error("--runs, --parallel, --spawns >= 1, --dag-jobs >= 2, --warmup >= 0")
     return a
@@ -476,39 +316,27 @@ def parse_args():
 
 def main():
     args = parse_args()
-    if not (os.path.isfile(args.shipway) and os.access(args.shipway, os.X_OK)):
-        eprint("error: no shipway binary at %s (run `cargo build --release`, or pass --shipway)" % args.shipway)
+    if not require_shipway(args.shipway):
         return 2
-    for tool in (args.gcl.split()[0], "git", "rsync", "bash"):
-        if shutil.which(tool) is None:
-            eprint("error: %s is not installed (run .ci/install-deps.sh)" % tool)
-            return 2
-    if args.runs < 5:
-        eprint("WARNING: --runs %d < 5: fine for a trial, not a valid result" % args.runs)
+    if not require_tools((args.gcl.split()[0], "git", "rsync", "bash"), " (run .ci/install-deps.sh)"):
+        return 2
+    warn_if_few_runs(args.runs)
 
-    tmp = tempfile.mkdtemp(prefix="shipway-bench-")
-    keep = [args.keep]
-    try:
-        return bench(args, tmp, keep)
-    finally:
-        if keep[0]:
-            eprint("temp dir kept: %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with TempDir("shipway-bench-", args.keep) as tmp_dir:
+        return bench(args, tmp_dir)
 
 
-def bench(args, tmp, keep):
-    home = os.path.join(tmp, "home")
-    os.makedirs(home)
-    env = child_env(home)
-    tools = Tools(args, env)
+def bench(args, tmp_dir):
+    tmp = tmp_dir.path
+    env = child_env(tmp_dir.home, NODE_VARS + RUSTUP_VARS)
+    gcl_base = args.gcl.split()
     sw = [args.shipway, "run", "--json"]
-    gcl = tools.gcl + ["--shell-executor-no-image", "--shell-isolation"]
+    gcl = gcl_base + GCL_SHELL_FLAGS
     ncpu = os.cpu_count() or 2
     load_start = os.getloadavg()
     meta = {
         "shipway": version_of([args.shipway, "--version"], env),
-        "gitlab_ci_local": version_of(tools.gcl + ["--version"], env),
+        "gitlab_ci_local": version_of(gcl_base + ["--version"], env),
         "node": version_of(["node", "--version"], env),
         "bash": version_of(["bash", "--version"], env),
         "cpu_count": ncpu,
@@ -542,7 +370,7 @@ def bench(args, tmp, keep):
             repo = new_repo("a")
             with open(os.path.join(repo, ".gitlab-ci.yml"), "w") as f:
                 f.write(three_job_yaml())
-            init_repo(repo, env, "3-job pipeline")
+            init_repo(repo, env, "3-job pipeline", GITLAB_ORIGIN, IGNORE)
             exp = ["build", "test", "deploy"]
             workloads.append({"key": "a", "title": "(a) 3 jobs, 3 stages", "repo": repo, "jobs": 3,
                               "variants": [Variant("shipway -P%d" % args.parallel, "shipway",
@@ -556,7 +384,7 @@ def bench(args, tmp, keep):
                 f.write(dag_yaml(stages, jobs))
             with open(os.path.join(repo, "one-job.yml"), "w") as f:
                 f.write(ONE_JOB_YAML)
-            init_repo(repo, env, "generated DAG")
+            init_repo(repo, env, "generated DAG", GITLAB_ORIGIN, IGNORE)
             exp = [j[0] for j in jobs]
             n_edges = sum(len(j[2]) for j in jobs)
             depth = dag_depth(jobs)
@@ -584,9 +412,9 @@ def bench(args, tmp, keep):
                     f.write(STAND_IN_CI)
                 src = "STAND-IN (the file %s does not exist)" % ci_path
                 notes.append("workload (c) used a STAND-IN pipeline: %s is missing" % ci_path)
-            init_repo(repo, env, "project copy")
+            init_repo(repo, env, "project copy", GITLAB_ORIGIN, IGNORE)
             # Which jobs exist? Ask gcl (cheap, and it is the file both tools read).
-            lp = subprocess.run(tools.gcl + ["--list-json", "--no-json-schema-validation"], cwd=repo, env=env,
+            lp = subprocess.run(gcl_base + ["--list-json", "--no-json-schema-validation"], cwd=repo, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=args.timeout)
             clean_state(repo)
             if lp.returncode != 0:
@@ -617,15 +445,15 @@ def bench(args, tmp, keep):
         if args.warmup:
             eprint("warm-up (untimed; validates every workload): %d round(s) each" % args.warmup)
             for wl in workloads:
-                run_rounds(wl, tools, args.warmup, True)
+                run_rounds(wl, args.warmup, True, env, args.timeout, clean_state, CHECKS)
         for wl in workloads:
             eprint("workload %s: %s, %d variant(s), %d timed round(s)"
                    % (wl["key"], wl["title"], len(wl["variants"]), args.runs))
-            run_rounds(wl, tools, args.runs, False)
+            run_rounds(wl, args.runs, False, env, args.timeout, clean_state, CHECKS)
         spawn_after = spawn_baseline(args.spawns)
     except BenchError as e:
-        eprint("\n*** BENCHMARK ABORTED: a run failed or could not be validated ***\n%s" % e)
-        keep[0] = True  # for inspection
+        print_abort(e)
+        tmp_dir.keep = True  # for inspection
         return 1
     load_end = os.getloadavg()
 
@@ -644,23 +472,24 @@ def bench(args, tmp, keep):
         for v in wl["variants"]:
             entry["variants"][v.name] = {"cmd": v.cmd, "samples_s": v.samples, "median_s": med(v.samples),
                                          "jobs_reported": v.jobs_seen}
-            rows.append((wl["title"], v.name, med(v.samples), min(v.samples), max(v.samples), len(v.samples)))
+            rows.append((wl["title"], v.name, v.samples))
         result["workloads"][wl["key"]] = entry
 
-    print()
-    print("shipway vs gitlab-ci-local: cold state, interleaved, %d timed round(s) (+%d warm-up), %d CPUs"
-          % (args.runs, args.warmup, ncpu))
-    print("load average %.2f %.2f %.2f at start, %.2f %.2f %.2f at end" % (tuple(load_start) + tuple(load_end)))
-    print("gcl: %s" % " ".join(gcl[len(tools.gcl):] or ["(defaults)"]))
-    print()
+    report = Report()
+    say = report.say
+    say("shipway vs gitlab-ci-local: cold state, interleaved, %d timed round(s) (+%d warm-up), %d CPUs"
+        % (args.runs, args.warmup, ncpu))
+    say(fmt_load(load_start, load_end))
+    say("gcl: %s" % " ".join(gcl[len(gcl_base):] or ["(defaults)"]))
+    say()
     w0 = max(len(r[0]) for r in rows) if rows else 10
     w1 = max(len(r[1]) for r in rows) if rows else 10
-    print("%-*s  %-*s  %10s  %10s  %10s" % (w0, "workload", w1, "variant", "median", "min", "max"))
+    say("%-*s  %-*s  %s" % (w0, "workload", w1, "variant", STATS_HEADER))
     for r in rows:
-        print("%-*s  %-*s  %10s  %10s  %10s" % (w0, r[0], w1, r[1], fmt_s(r[2]), fmt_s(r[3]), fmt_s(r[4])))
+        say("%-*s  %-*s  %s" % (w0, r[0], w1, r[1], fmt_stats(r[2])))
 
-    print()
-    print("ratios (gcl median / shipway median; > 1 means shipway is faster):")
+    say()
+    say("ratios (gcl median / shipway median; > 1 means shipway is faster):")
     ratios = {}
     goal_lines = []
     for wl in workloads:
@@ -669,7 +498,7 @@ def bench(args, tmp, keep):
             for s in [v.name for v in wl["variants"] if v.tool == "shipway" and "1-job" not in v.name]:
                 ratio = by[g] / by[s] if by[s] else float("inf")
                 ratios["%s: %s / %s" % (wl["key"], g, s)] = ratio
-                print("  %-*s  %-14s / %-14s %8.1fx" % (w0, wl["title"], g, s, ratio))
+                say("  %-*s  %-14s / %-14s %8.1fx" % (w0, wl["title"], g, s, ratio))
         if wl["key"] == "b":
             main_sw = "shipway -P%d" % args.parallel
             r = by["gcl"] / by[main_sw]
@@ -697,28 +526,13 @@ def bench(args, tmp, keep):
             goal_lines.append("  (marginal: (%s - 1-job %s) / %d = %s/job, minus spawn = %.2f ms)"
                               % (fmt_s(p1), fmt_s(one), wl["jobs"] - 1, fmt_s(marginal), (marginal - spawn_med) * 1000))
     result["ratios_gcl_over_shipway"] = ratios
-    print()
-    print("bare spawn (i): bash -c true via subprocess, median of %d = %s (before %s, after %s)"
-          % (len(spawn_all), fmt_s(spawn_med), fmt_s(med(spawn)), fmt_s(med(spawn_after))))
-    if goal_lines:
-        print()
-        print("goals:")
-        for g in goal_lines:
-            print("  " + g)
-    if args.runs < 5:
-        notes.append("only %d timed round(s): a trial, not a valid result (use >= 5)" % args.runs)
-    if notes:
-        print()
-        print("notes:")
-        for n in notes:
-            print("  - " + n)
-
-    out = args.out or os.path.join(tempfile.gettempdir(), "gitlab_vs_gcl-%s.json" % time.strftime("%Y%m%d-%H%M%S"))
-    with open(out, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
-    print()
-    print("raw samples: %s" % out)
+    say()
+    say("bare spawn (i): bash -c true via subprocess, median of %d = %s (before %s, after %s)"
+        % (len(spawn_all), fmt_s(spawn_med), fmt_s(med(spawn)), fmt_s(med(spawn_after))))
+    report.say_block("goals:", goal_lines)
+    note_if_few_runs(args.runs, notes)
+    report.say_block("notes:", notes, prefix="  - ")
+    report.publish(result, args.out, "gitlab_vs_gcl")
     return 0
 
 

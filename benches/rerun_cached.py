@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Rerun benchmark: shipway on its own pipelines, nothing changed since the last run.
 
-Usage (from anywhere; Python 3 standard library only):
+Usage (from anywhere; Python 3 standard library only, plus benchlib.py from this
+script's directory):
 
     benches/rerun_cached.py [--runs 7] [--no-build] [--out FILE] [--no-save]
                             [--pipelines gitlab,github] [--target-dirs shared]
@@ -61,21 +62,20 @@ figures from one interleaved run.
 """
 
 import argparse
-import glob
 import json
 import os
 import re
-import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.dirname(HERE)
-RESULTS_DIR = os.path.join(HERE, "results")
-DEFAULT_SHIPWAY = os.path.join(REPO_ROOT, "target", "release", "shipway")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (  # noqa: E402  (benchlib.py sits next to this script)
+    BenchError, REPO_ROOT, RUSTUP_VARS, Report, STATS_HEADER, TempDir, add_no_build_arg, add_no_save_arg,
+    add_out_arg, add_shipway_arg, child_env, choice_list, eprint, fmt_load, fmt_s, fmt_stats, job_logs, med,
+    note_if_few_runs, print_abort, ready_shipway, require_tools, settle, strip_ansi, tail, timed,
+    version_of, warn_if_few_runs)
+
 
 PIPELINES = {
     # key: (title, extra args for `shipway run --json`)
@@ -87,88 +87,21 @@ GOAL_CACHED_SHARE = 0.95
 GOAL_WALL_S = 0.200
 
 
-class BenchError(Exception):
-    """A failed or unverifiable run: abort the whole benchmark."""
-
-
-def eprint(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def tail(text, n=30):
-    return "\n".join(text.rstrip().splitlines()[-n:])
-
-
-def fmt_s(x):
-    if x is None:
-        return "-"
-    if x >= 1:
-        return "%.2f s" % x
-    return "%.1f ms" % (x * 1000)
-
-
-def med(xs):
-    return statistics.median(xs) if xs else None
-
-
-def child_env(home, target_dir):
-    env = {}
-    for k in ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "RUSTUP_TOOLCHAIN",
-              "RUSTUP_AUTO_INSTALL", "PYENV_VERSION"):
-        if k in os.environ:
-            env[k] = os.environ[k]
-    real_home = os.path.expanduser("~")
-    for k, default in (("CARGO_HOME", ".cargo"), ("RUSTUP_HOME", ".rustup"),
-                       ("PYENV_ROOT", ".pyenv")):
-        v = os.environ.get(k) or os.path.join(real_home, default)
-        if os.path.isdir(v):
-            env[k] = v
-    env["HOME"] = home
-    env["CARGO_TARGET_DIR"] = target_dir
-    env["NO_COLOR"] = "1"
-    env["TERM"] = "dumb"
-    env["GIT_CONFIG_NOSYSTEM"] = "1"
-    return env
-
-
-def version_of(cmd, env):
-    try:
-        p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
-        return p.stdout.decode(errors="replace").strip().splitlines()[0]
-    except Exception as e:  # noqa: BLE001
-        return "unknown (%s)" % e
-
-
-def build_release():
-    eprint("cargo build --release (in %s) ..." % REPO_ROOT)
-    t0 = time.perf_counter()
-    p = subprocess.run(["cargo", "build", "--release", "--bin", "shipway"], cwd=REPO_ROOT,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if p.returncode != 0:
-        raise BenchError("cargo build --release failed:\n%s" % tail(p.stdout.decode(errors="replace")))
-    eprint("  built in %s" % fmt_s(time.perf_counter() - t0))
-
-
 def run_shipway(shipway, extra, repo, env, timeout, label):
     """One `shipway run --json`: (seconds, parsed result, stderr)."""
     cmd = [shipway, "run", "--json"] + extra
-    t0 = time.perf_counter()
     try:
-        p = subprocess.run(cmd, cwd=repo, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=timeout)
+        dt, rc, out, err = timed(cmd, repo, env, timeout)
     except subprocess.TimeoutExpired:
         raise BenchError("%s: timed out after %ss: %s" % (label, timeout, " ".join(cmd)))
-    dt = time.perf_counter() - t0
-    out = p.stdout.decode(errors="replace")
-    err = p.stderr.decode(errors="replace")
     try:
         res = json.loads(out)
     except ValueError:
         raise BenchError("%s: shipway exited %d and printed no JSON result\n--- stdout\n%s\n--- stderr (tail)\n%s"
-                         % (label, p.returncode, tail(out), tail(err)))
+                         % (label, rc, tail(out, 30), tail(err, 30)))
     if not isinstance(res.get("jobs"), list) or not res["jobs"]:
         raise BenchError("%s: the JSON result lists no jobs: %s" % (label, out[:500]))
-    res["_exit"] = p.returncode
+    res["_exit"] = rc
     return dt, res, err
 
 
@@ -178,11 +111,11 @@ def statuses(res):
 
 def log_excerpt(repo, run_id, job, n_match=12, n_tail=6):
     """Panic / FAILED / error lines and the tail of a job's log in run `run_id`."""
-    logs = glob.glob(os.path.join(repo, ".shipway", "runs", str(run_id), "logs", "*-%s.log" % job))
+    logs = job_logs(repo, run_id, "*-%s.log" % job)
     if not logs:
         return ["(no log for job %s in .shipway/runs/%s/logs)" % (job, run_id)]
     with open(logs[0], encoding="utf-8", errors="replace") as f:
-        lines = [re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]", "", ln.rstrip()) for ln in f]
+        lines = [strip_ansi(ln.rstrip()) for ln in f]
     hits = [ln for ln in lines if re.search(r"panicked at|FAILED|^error|Error:|No such file", ln)]
     out = hits[:n_match]
     out += ["..."] + [ln for ln in lines[-n_tail:] if ln not in out]
@@ -202,12 +135,11 @@ def parse_args():
                     "See the module docstring for the method.")
     ap.add_argument("--runs", type=int, default=7, help="timed rerun rounds (default 7; >= 5 for a valid result)")
     ap.add_argument("--pipelines", default="gitlab,github", help="comma list of gitlab,github (default both)")
-    ap.add_argument("--shipway", default=DEFAULT_SHIPWAY, help="shipway binary (default target/release/shipway)")
-    ap.add_argument("--no-build", action="store_true", help="do not run `cargo build --release` first")
+    add_shipway_arg(ap)
+    add_no_build_arg(ap)
     ap.add_argument("--source", default=REPO_ROOT, help="repository to clone (default: this one)")
-    ap.add_argument("--out", help="JSON file for raw samples (default: timestamped file in the temp dir)")
-    ap.add_argument("--no-save", action="store_true",
-                    help="do not write the report to benches/results/rerun_cached-<date>.txt")
+    add_out_arg(ap)
+    add_no_save_arg(ap, "rerun_cached")
     ap.add_argument("--target-dirs", choices=["shared", "per-pipeline"], default="shared",
                     help="one temp CARGO_TARGET_DIR for all runs of both pipelines (default), "
                          "or one per pipeline")
@@ -215,9 +147,7 @@ def parse_args():
     ap.add_argument("--timeout", type=float, default=900, help="seconds per timed rerun (default 900)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (clone and cargo target dir)")
     a = ap.parse_args()
-    a.pipelines = [p.strip() for p in a.pipelines.split(",") if p.strip()]
-    if not a.pipelines or any(p not in PIPELINES for p in a.pipelines):
-        ap.error("--pipelines takes a comma list of gitlab, github")
+    a.pipelines = choice_list(ap, "--pipelines", a.pipelines, list(PIPELINES))
     if a.runs < 1:
         ap.error("--runs >= 1")
     return a
@@ -226,40 +156,23 @@ def parse_args():
 def main():
     args = parse_args()
     args.shipway = os.path.abspath(args.shipway)
-    for tool in ("git", "cargo"):
-        if shutil.which(tool) is None:
-            eprint("error: %s is not installed" % tool)
-            return 2
-    if not args.no_build:
-        try:
-            build_release()
-        except BenchError as e:
-            eprint("error: %s" % e)
-            return 2
-    if not (os.path.isfile(args.shipway) and os.access(args.shipway, os.X_OK)):
-        eprint("error: no shipway binary at %s (run `cargo build --release`, or pass --shipway)" % args.shipway)
+    if not require_tools(("git", "cargo")):
         return 2
-    if args.runs < 5:
-        eprint("WARNING: --runs %d < 5: fine for a trial, not a valid result" % args.runs)
-    tmp = tempfile.mkdtemp(prefix="shipway-rerun-")
-    try:
-        return bench(args, tmp)
-    finally:
-        if args.keep:
-            eprint("temp dir kept: %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    if not ready_shipway(args.shipway, build=not args.no_build, say_time=True):
+        return 2
+    warn_if_few_runs(args.runs)
+    with TempDir("shipway-rerun-", args.keep) as tmp_dir:
+        return bench(args, tmp_dir)
 
 
-def bench(args, tmp):
-    home = os.path.join(tmp, "home")
+def bench(args, tmp_dir):
+    tmp, home = tmp_dir.path, tmp_dir.home
     repo = os.path.join(tmp, "repo")
-    os.makedirs(home)
     envs = {}
     for key in args.pipelines:
         td = os.path.join(tmp, "cargo-target" if args.target_dirs == "shared" else "cargo-target-" + key)
         os.makedirs(td, exist_ok=True)
-        envs[key] = child_env(home, td)
+        envs[key] = child_env(home, RUSTUP_VARS, CARGO_TARGET_DIR=td, FORCE_COLOR=None)
     env = envs[args.pipelines[0]]
     target_dir = env["CARGO_TARGET_DIR"] if args.target_dirs == "shared" else os.path.join(tmp, "cargo-target-*")
     p = subprocess.run(["git", "clone", "-q", args.source, repo], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -313,8 +226,7 @@ def bench(args, tmp):
             parts = []
             for key in args.pipelines:
                 title, extra = PIPELINES[key]
-                os.sync()
-                time.sleep(0.2)
+                settle()
                 dt, res, err = run_shipway(args.shipway, extra, repo, envs[key], args.timeout,
                                            "rerun %d %s" % (r + 1, title))
                 per[key]["samples"].append(dt)
@@ -328,19 +240,17 @@ def bench(args, tmp):
                 parts.append("%s %s (%d/%d cached)" % (key, fmt_s(dt), c.get("cached", 0), len(res["jobs"])))
             eprint("  round %d/%d: %s" % (r + 1, args.runs, ", ".join(parts)))
     except BenchError as e:
-        eprint("\n*** BENCHMARK ABORTED ***\n%s" % e)
+        print_abort(e, why=None)
         return 1
     load_end = os.getloadavg()
 
     # ---------------------------------------------------------------- report
-    report = []
-
-    def say(s=""):
-        report.append(s)
+    report = Report()
+    say = report.say
 
     say("shipway reruns, nothing changed: %d interleaved round(s) after 1 warm-up run each, %s CPUs"
         % (args.runs, os.cpu_count()))
-    say("load average %.2f %.2f %.2f at start, %.2f %.2f %.2f at end" % (tuple(load_start) + tuple(load_end)))
+    say(fmt_load(load_start, load_end))
     say("shipway: %s (%s)%s" % (meta["shipway"], args.shipway,
                                 "; built from a working tree with uncommitted changes" if src_dirty else ""))
     say("repo: clean git clone of %s at %s; CARGO_TARGET_DIR = %s"
@@ -372,14 +282,11 @@ def bench(args, tmp):
                         "cached_share": share, "worst_run_cached_share": worst,
                         "not_cached": ["%s (%s) in %d/%d reruns" % (n, s, k, len(xs))
                                        for (n, s), k in sorted(misses.items())]}
-        rows.append((PIPELINES[key][0], len(per[key]["results"][0]["jobs"]), med(xs), min(xs), max(xs),
-                     share, worst))
+        rows.append((PIPELINES[key][0], len(per[key]["results"][0]["jobs"]), xs, share, worst))
     w0 = max(len(r[0]) for r in rows)
-    say("%-*s  %4s  %10s  %10s  %10s  %8s  %10s" % (w0, "pipeline", "jobs", "median", "min", "max",
-                                                    "cached", "worst run"))
+    say("%-*s  %4s  %s  %8s  %10s" % (w0, "pipeline", "jobs", STATS_HEADER, "cached", "worst run"))
     for r in rows:
-        say("%-*s  %4d  %10s  %10s  %10s  %7.1f%%  %9.1f%%" % (w0, r[0], r[1], fmt_s(r[2]), fmt_s(r[3]),
-                                                              fmt_s(r[4]), r[5] * 100, r[6] * 100))
+        say("%-*s  %4d  %s  %7.1f%%  %9.1f%%" % (w0, r[0], r[1], fmt_stats(r[2]), r[3] * 100, r[4] * 100))
     say()
     say("per-rerun wall time (s), in round order:")
     for key in args.pipelines:
@@ -404,33 +311,14 @@ def bench(args, tmp):
             % (w0, PIPELINES[key][0], s["cached_share"] * 100,
                "MET" if s["cached_share"] >= GOAL_CACHED_SHARE else "NOT MET", fmt_s(s["median_s"]),
                "MET" if s["median_s"] < GOAL_WALL_S else "NOT MET"))
-    if args.runs < 5:
-        notes.append("only %d timed round(s): a trial, not a valid result (use >= 5)" % args.runs)
-    if notes:
-        say()
-        say("notes:")
-        for n in notes:
-            say("  - " + n)
+    note_if_few_runs(args.runs, notes)
+    report.say_block("notes:", notes, prefix="  - ")
 
     result = {"meta": dict(meta, loadavg_end=load_end), "notes": notes, "summary": summary,
               "warm": {k: per[k]["warm"] for k in args.pipelines},
               "reruns": {k: per[k]["results"] for k in args.pipelines}}
-    out = args.out or os.path.join(tempfile.gettempdir(), "rerun_cached-%s.json" % time.strftime("%Y%m%d-%H%M%S"))
-    with open(out, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
-    say()
-    say("raw samples: %s" % out)
-    text = "\n".join(report) + "\n"
-    print()
-    sys.stdout.write(text)
-    if not args.no_save:
-        os.makedirs(RESULTS_DIR, exist_ok=True)
-        path = os.path.join(RESULTS_DIR, "rerun_cached-%s%s.txt" % (
-            "" if args.target_dirs == "shared" else "per-pipeline-", time.strftime("%Y-%m-%d")))
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-        print("report saved: %s" % os.path.relpath(path, REPO_ROOT))
+    save = "rerun_cached" if args.target_dirs == "shared" else "rerun_cached-per-pipeline"
+    report.publish(result, args.out, "rerun_cached", None if args.no_save else save)
     return 0
 
 
