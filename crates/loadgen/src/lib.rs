@@ -429,7 +429,8 @@ async fn connection(plan: &Plan, c: usize) -> Tally {
             (Mode::Closed, Some(d)) => Some(d),
             _ => None,
         };
-        let recording = t0 >= plan.measure_start;
+        // A slot belongs to the measurement by when it was due.
+        let recording = due >= plan.measure_start;
         if hard_end.is_some_and(|h| Instant::now() >= h) {
             // Open loop: this request and the rest of this connection's
             // slots were due in the window and have waited longer than

@@ -27,7 +27,7 @@ fn open_loop_sends_at_the_rate_for_the_duration() {
     let c = cfg(&s.url("/"), 8, Mode::Open { rate: 400.0 }, Stop::Duration(Duration::from_secs(2)));
     let r = run(&c, Arc::default()).unwrap();
     // Slots j < 800 are due in [0, 2 s): all of them, no more.
-    assert_eq!(r.requests, 800, "{r:?}");
+    assert_eq!(r.requests, 800, "{:?}", r.summary());
     let sum = r.summary();
     assert!((sum.requests_per_second - 400.0).abs() < 400.0 * 0.05, "{sum:?}");
     assert_eq!(sum.mode, "open");
@@ -40,7 +40,7 @@ fn warmup_requests_are_not_recorded() {
     let mut c = cfg(&s.url("/"), 2, Mode::Open { rate: 200.0 }, Stop::Duration(Duration::from_secs(1)));
     c.warmup = Duration::from_millis(500);
     let r = run(&c, Arc::default()).unwrap();
-    assert_eq!(r.requests, 200, "only the measured second counts: {r:?}");
+    assert_eq!(r.requests, 200, "only the measured second counts: {:?}", r.summary());
 }
 
 #[test]
