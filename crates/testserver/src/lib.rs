@@ -1,11 +1,11 @@
 //! A small HTTP/1.1 test server on its own thread, with scripted behaviour,
-//! for the tests of the load generator and of `shipway bench`. A thread per
-//! connection: plenty for tests, not a benchmark target.
+//! for the tests of the load generator and of `shipway bench`.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// What the server does with each request.
 #[derive(Clone)]
@@ -32,17 +32,26 @@ pub struct Server {
 }
 
 impl Server {
+    /// Serve on a loopback port from one thread running a single-threaded
+    /// event loop (few threads to schedule, so the server adds little
+    /// latency of its own even on a busy machine).
     pub fn start(b: Behaviour) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("non-blocking listener");
         let addr = listener.local_addr().expect("addr");
         let origin = Instant::now();
         let b = Arc::new(b);
         std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(conn) = conn else { continue };
-                let b = b.clone();
-                std::thread::spawn(move || serve(conn, &b, origin));
-            }
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                loop {
+                    let Ok((conn, _)) = listener.accept().await else { continue };
+                    let b = b.clone();
+                    tokio::task::spawn_local(async move { serve(conn, &b, origin).await });
+                }
+            });
         });
         Server { addr, origin }
     }
@@ -52,8 +61,8 @@ impl Server {
     }
 }
 
-/// Serve one connection, a thread per connection (plenty for tests).
-fn serve(mut conn: TcpStream, b: &Behaviour, origin: Instant) {
+/// Serve one connection.
+async fn serve(mut conn: TcpStream, b: &Behaviour, origin: Instant) {
     let _ = conn.set_nodelay(true);
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -63,7 +72,7 @@ fn serve(mut conn: TcpStream, b: &Behaviour, origin: Instant) {
             if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 break i + 4;
             }
-            match conn.read(&mut chunk) {
+            match conn.read(&mut chunk).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
@@ -74,7 +83,7 @@ fn serve(mut conn: TcpStream, b: &Behaviour, origin: Instant) {
                 let into = origin.elapsed().as_secs_f64() % period.as_secs_f64();
                 let stall_from = (*period - *stall).as_secs_f64();
                 if into >= stall_from {
-                    std::thread::sleep(Duration::from_secs_f64(period.as_secs_f64() - into));
+                    tokio::time::sleep(Duration::from_secs_f64(period.as_secs_f64() - into)).await;
                 }
                 b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()
             }
@@ -84,15 +93,15 @@ fn serve(mut conn: TcpStream, b: &Behaviour, origin: Instant) {
             }
             Behaviour::Hangup => return,
             Behaviour::Silent => {
-                std::thread::sleep(Duration::from_secs(3600));
+                tokio::time::sleep(Duration::from_secs(3600)).await;
                 return;
             }
             Behaviour::Delay(d) => {
-                std::thread::sleep(*d);
+                tokio::time::sleep(*d).await;
                 b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()
             }
         };
-        if conn.write_all(&reply).is_err() {
+        if conn.write_all(&reply).await.is_err() {
             return;
         }
     }
