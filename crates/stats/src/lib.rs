@@ -12,9 +12,11 @@
 
 mod binomial;
 mod bootstrap;
+pub mod criterion;
 mod describe;
 mod dist;
 mod error;
+pub mod formats;
 pub mod gate;
 mod hodges_lehmann;
 mod mann_whitney;
