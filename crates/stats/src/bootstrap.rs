@@ -136,7 +136,7 @@ fn check_config(config: &Bootstrap) -> Result<()> {
 }
 
 /// Fills `out` (same length as `sample`) with a resample with replacement.
-fn resample(rng: &mut Pcg64, sample: &[f64], out: &mut [f64]) {
+pub(crate) fn resample(rng: &mut Pcg64, sample: &[f64], out: &mut [f64]) {
     for slot in out.iter_mut() {
         *slot = sample[index(rng, sample.len())];
     }

@@ -13,9 +13,11 @@
 mod binomial;
 mod bootstrap;
 pub mod boundary;
+pub mod criterion;
 mod describe;
 mod dist;
 mod error;
+pub mod formats;
 pub mod gate;
 mod hodges_lehmann;
 mod mann_whitney;

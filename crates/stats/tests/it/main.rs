@@ -1,7 +1,9 @@
 //! Integration tests of the statistics core, through its public API only.
 
 mod bootstrap;
+mod criterion;
 mod fixtures;
+mod formats;
 mod gate;
 mod harness;
 mod props;
