@@ -17,6 +17,7 @@ pub(crate) fn main(args: BenchArgs) -> i32 {
         BenchCommand::Ab(a) => crate::ab::main(*a),
         BenchCommand::History(a) => crate::history::history(a),
         BenchCommand::Gate(a) => crate::history::gate(a),
+        BenchCommand::Ingest(a) => crate::ingest::main(a),
     }
 }
 

@@ -47,6 +47,33 @@ pub(crate) enum BenchCommand {
     /// Check the newest result of a benchmark against a baseline branch's
     /// history (t-test limit); exit 1 when it is beyond the limit.
     Gate(GateArgs),
+    /// Record criterion or libtest (`cargo bench`) results in the history.
+    Ingest(IngestArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum IngestFormat {
+    /// A criterion output directory (target/criterion): every
+    /// `<bench>/new/sample.json` (or `raw.csv`) under it.
+    Criterion,
+    /// libtest bencher output (`cargo bench` with #[bench], or criterion's
+    /// `--output-format bencher`).
+    CargoBench,
+    /// cargo-criterion `--message-format=json` messages.
+    CargoCriterion,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct IngestArgs {
+    /// The format of PATH.
+    #[arg(value_enum)]
+    pub(crate) format: IngestFormat,
+    /// The directory (criterion) or file (the others).
+    pub(crate) path: PathBuf,
+    #[command(flatten)]
+    pub(crate) record: RecordArgs,
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Args, Debug)]

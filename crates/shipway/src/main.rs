@@ -7,6 +7,7 @@ mod check;
 mod cli;
 mod exit;
 mod history;
+mod ingest;
 mod report;
 mod run;
 mod runs;

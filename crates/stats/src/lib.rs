@@ -1,7 +1,7 @@
 //! `stats` is the statistics core of shipway's benchmark gate: quantiles,
 //! the Mann–Whitney U and Welch t tests (matching SciPy to 1e-9, checked
 //! against fixtures SciPy generated), Hodges–Lehmann estimators, the exact
-//! binomial test, seeded bootstrap intervals, and [`gate`], the relative
+//! binomial test, seeded bootstrap intervals, and [`gate()`], the relative
 //! regression verdict that `shipway bench` prints.
 //!
 //! It must never do I/O: no files, processes, network, threads,

@@ -319,3 +319,89 @@ fn gate_against_a_branch_uses_the_t_test_limit_of_its_history() {
     rps.assert_code(0);
     assert_eq!(rps.json()["side"], "lower");
 }
+
+fn fixtures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../stats/tests/fixtures/criterion")
+}
+
+/// The verdict lines criterion printed for a recorded scenario, in
+/// benchmark order.
+fn criterion_said(scenario: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(fixtures().join(scenario).join("stdout.txt")).unwrap();
+    text.lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("Performance has") || l.starts_with("No change") || l.starts_with("Change within"))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn criterion_results_are_ingested_with_criterion_s_own_verdicts() {
+    // A repository to record into (this first command only creates it).
+    let holder = Test::new().args(["bench", "history", "spin"]).run();
+    let repo = holder.repo();
+    for scenario in ["unchanged", "slower", "faster", "noise"] {
+        let dir = fixtures().join(scenario);
+        let args = ["bench", "ingest", "criterion", dir.to_str().unwrap(), "--commit", scenario, "--json"];
+        let out = crate::rerun::shipway(&repo, &args);
+        let said = criterion_said(scenario);
+        let v = out.json();
+        let benches = v["benchmarks"].as_array().unwrap();
+        let mut ours: Vec<(String, String)> = benches
+            .iter()
+            .map(|b| (b["bench"].as_str().unwrap().to_string(), b["change"]["verdict"].as_str().unwrap().to_string()))
+            .collect();
+        ours.sort();
+        let mut theirs: Vec<String> = said.clone();
+        theirs.sort();
+        let mut mine: Vec<String> = ours.iter().map(|(_, v)| v.clone()).collect();
+        mine.sort();
+        assert_eq!(mine, theirs, "{scenario}: ours {ours:?}, criterion printed {said:?}");
+        let regressed = said.iter().any(|l| l.contains("regressed"));
+        assert_eq!(out.code, if regressed { 1 } else { 0 }, "{scenario}: {}", out.stdout);
+    }
+    let h = crate::rerun::shipway(&repo, &["bench", "history", "spin", "--measure", "time_ns", "--json"]);
+    h.assert_code(0);
+    let v = h.json();
+    let commits: Vec<&str> = v["results"].as_array().unwrap().iter().map(|r| r["commit"].as_str().unwrap()).collect();
+    assert_eq!(commits, ["unchanged", "slower", "faster", "noise"]);
+    assert_eq!(h.json()["results"][0]["source"], "criterion");
+}
+
+#[test]
+fn libtest_bench_output_is_ingested() {
+    let file = fixtures().join("libtest.txt");
+    let out = Test::new().args(["bench", "ingest", "cargo-bench", file.to_str().unwrap(), "--json"]).run();
+    out.assert_code(0);
+    let benches = out.json()["benchmarks"].as_array().unwrap().clone();
+    assert!(!benches.is_empty());
+    assert!(benches.iter().all(|b| b["time_ns"].as_f64().unwrap() > 0.0), "{benches:?}");
+}
+
+#[test]
+fn malformed_bench_results_are_refused_with_exit_code_2() {
+    let t = Test::new()
+        .file("empty/.keep", "")
+        .file(
+            "broken/b/new/sample.json",
+            "{\"sampling_mode\": \"Linear\", \"iters\": [1.0, 2.0], \"times\": [1.0, null]}",
+        )
+        .file("bench.txt", "running 1 test\ntest parse ... bench:   12x ns/iter (+/- 3)\n");
+    let repo_cases: &[(&[&str], &str)] = &[
+        (&["criterion", "empty"], "no criterion results"),
+        (&["criterion", "missing-dir"], "not a directory"),
+        (&["criterion", "broken"], "sample.json: at .times[1]"),
+        (&["cargo-bench", "bench.txt"], "bench.txt:2:"),
+        (&["cargo-bench", "nope.txt"], "nope.txt"),
+    ];
+    let first = t.args(["bench", "ingest", "criterion", "empty"]).run();
+    first.assert_code(2);
+    let repo = first.repo();
+    for (args, needle) in repo_cases {
+        let mut all = vec!["bench", "ingest"];
+        all.extend_from_slice(args);
+        let out = crate::rerun::shipway(&repo, &all);
+        out.assert_code(2);
+        assert!(out.stderr.contains(needle), "{args:?}: expected {needle:?} in {}", out.stderr);
+    }
+}
