@@ -158,11 +158,29 @@ pub(crate) fn absolute_gates(
 }
 
 /// Run the load with a progress line on a TTY; Ctrl-C stops it early.
+/// Ctrl-C seen (it stays set: `bench ab` stops between trials too), and the
+/// run it must stop. The handler is installed once per process.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static CURRENT: std::sync::Mutex<Option<Arc<Progress>>> = std::sync::Mutex::new(None);
+static HANDLER: std::sync::Once = std::sync::Once::new();
+
 pub(crate) fn run_load(cfg: &Config, show_progress: bool) -> Result<Report, LoadError> {
+    HANDLER.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            INTERRUPTED.store(true, Ordering::Relaxed);
+            if let Ok(current) = CURRENT.lock()
+                && let Some(p) = current.as_ref()
+            {
+                p.cancel.store(true, Ordering::Relaxed);
+            }
+        });
+    });
     let progress = Arc::new(Progress::default());
-    {
-        let p = progress.clone();
-        let _ = ctrlc::set_handler(move || p.cancel.store(true, Ordering::Relaxed));
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        progress.cancel.store(true, Ordering::Relaxed);
+    }
+    if let Ok(mut current) = CURRENT.lock() {
+        *current = Some(progress.clone());
     }
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let ticker = show_progress.then(|| {
@@ -193,6 +211,9 @@ pub(crate) fn run_load(cfg: &Config, show_progress: bool) -> Result<Report, Load
         })
     });
     let report = loadgen::run(cfg, progress);
+    if let Ok(mut current) = CURRENT.lock() {
+        *current = None;
+    }
     done.store(true, Ordering::Relaxed);
     if let Some(t) = ticker {
         let _ = t.join();

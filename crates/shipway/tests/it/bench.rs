@@ -405,3 +405,16 @@ fn malformed_bench_results_are_refused_with_exit_code_2() {
         assert!(out.stderr.contains(needle), "{args:?}: expected {needle:?} in {}", out.stderr);
     }
 }
+
+#[test]
+fn ctrl_c_stops_a_load_early_and_still_reports() {
+    let s = fast();
+    let running = Test::new().args(["bench", "http", &s.url("/"), "-d", "60s", "-c", "2", "--json"]).spawn();
+    std::thread::sleep(Duration::from_millis(1500));
+    running.interrupt();
+    let out = running.finish();
+    out.assert_code(130);
+    let v = out.json();
+    assert_eq!(v["canceled"], true, "{v}");
+    assert!(v["requests"].as_u64().unwrap() > 0 && v["duration_s"].as_f64().unwrap() < 30.0, "{v}");
+}
