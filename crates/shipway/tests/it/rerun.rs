@@ -156,6 +156,15 @@ pub(crate) fn run_ok(repo: &Path, args: &[&str]) -> Ran {
     ran
 }
 
+/// Write `contents` to `rel`, run again, and check every job's status.
+#[track_caller]
+pub(crate) fn rerun_after(repo: &Path, rel: &str, contents: &str, expected: &[(&str, &str)]) -> Ran {
+    write(repo, rel, contents);
+    let ran = run_ok(repo, &[]);
+    assert_eq!(ran.jobs(), statuses(expected), "after changing {rel}");
+    ran
+}
+
 pub(crate) fn write(repo: &Path, rel: &str, contents: &str) {
     let p = repo.join(rel);
     if let Some(parent) = p.parent() {

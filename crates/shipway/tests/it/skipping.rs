@@ -90,11 +90,11 @@ fn gitlab_reruns_exactly_the_jobs_whose_declared_inputs_changed_and_their_depend
     // Only `test` reads tests/: it reruns, and so does `package`, which
     // depends on it by stage. The artifact and dotenv variable of the
     // cached `compile` still reach it.
-    write(&repo, "tests/case.txt", "t2\n");
-    let r3 = run_ok(&repo, &[]);
-    assert_eq!(
-        r3.jobs(),
-        statuses(&[("compile", "cached"), ("test", "success"), ("package", "success"), ("docs", "cached")])
+    let r3 = rerun_after(
+        &repo,
+        "tests/case.txt",
+        "t2\n",
+        &[("compile", "cached"), ("test", "success"), ("package", "success"), ("docs", "cached")],
     );
     assert_eq!(r3.job("compile")["cached_from"], id1);
     let log = log_of(&repo, r3.run_id(), "test");
@@ -103,29 +103,29 @@ fn gitlab_reruns_exactly_the_jobs_whose_declared_inputs_changed_and_their_depend
 
     // src/ feeds `compile`, and through its artifact everything after it;
     // not `docs`.
-    write(&repo, "src/main.txt", "v2\n");
-    let r4 = run_ok(&repo, &[]);
-    assert_eq!(
-        r4.jobs(),
-        statuses(&[("compile", "success"), ("test", "success"), ("package", "success"), ("docs", "cached")])
+    let r4 = rerun_after(
+        &repo,
+        "src/main.txt",
+        "v2\n",
+        &[("compile", "success"), ("test", "success"), ("package", "success"), ("docs", "cached")],
     );
     assert!(log_of(&repo, r4.run_id(), "test").contains("test t2 against v2 from build-v2"));
 
     // A `needs: []` job nobody depends on reruns alone.
-    write(&repo, "docs/index.md", "d2\n");
-    let r5 = run_ok(&repo, &[]);
-    assert_eq!(
-        r5.jobs(),
-        statuses(&[("compile", "cached"), ("test", "cached"), ("package", "cached"), ("docs", "success")])
+    let r5 = rerun_after(
+        &repo,
+        "docs/index.md",
+        "d2\n",
+        &[("compile", "cached"), ("test", "cached"), ("package", "cached"), ("docs", "success")],
     );
     assert!(log_of(&repo, r5.run_id(), "docs").contains("docs d2"));
 
     // The last job of the chain reruns alone.
-    write(&repo, "pkg/name.txt", "p2\n");
-    let r6 = run_ok(&repo, &[]);
-    assert_eq!(
-        r6.jobs(),
-        statuses(&[("compile", "cached"), ("test", "cached"), ("package", "success"), ("docs", "cached")])
+    let r6 = rerun_after(
+        &repo,
+        "pkg/name.txt",
+        "p2\n",
+        &[("compile", "cached"), ("test", "cached"), ("package", "success"), ("docs", "cached")],
     );
     assert!(log_of(&repo, r6.run_id(), "package").contains("package p2 of v2"));
 
